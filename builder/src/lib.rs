@@ -1,0 +1,1 @@
+//! Turns a distro initramfs into an erofs image and builds the mini initramfs.

@@ -1,0 +1,485 @@
+//! The configuration contract: `/etc/initoverlayfs.conf` (TOML).
+//!
+//! `initoverlayfs-install` writes it, the dracut module copies it into the
+//! mini initramfs, and the boot-time `initoverlayfs` reads it. These types are
+//! the only definition of that file; everything else uses them.
+//!
+//! ```toml
+//! [boot]
+//! bootfs = "UUID=1a3a6db4-a7c2-43e5-bed5-9385f26c68ff"
+//! bootfs_hint = "/dev/vda2"
+//! bootfstype = "ext4"
+//! timeout = 30
+//! [image]
+//! path = "/initoverlayfs-{kver}.img"
+//! fstype = "erofs"
+//! compression = "lz4hc"
+//! [init]
+//! mode = "systemd"
+//! [build]
+//! initoverlayfs = ["dracut", "--no-hostonly", "--no-compress", "-o", "initoverlayfs", "--kver", "{kver}", "-f", "{output}"]
+//! initrd = ["dracut", "--no-hostonly", "--modules", "initoverlayfs", "--kver", "{kver}", "-f", "{output}"]
+//! [rollback]
+//! keep = 3
+//! ```
+//!
+//! Unknown keys are an error naming the key and its line; a missing file or
+//! section gives the defaults below.
+
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Where the config lives, relative to the root (`/` at boot, or a prefix).
+pub const CONFIG_PATH: &str = "etc/initoverlayfs.conf";
+
+/// Placeholder for the kernel release (`uname -r`) in paths and argv arrays.
+pub const KVER_PLACEHOLDER: &str = "{kver}";
+/// Placeholder for the output file in `[build]` argv arrays.
+pub const OUTPUT_PLACEHOLDER: &str = "{output}";
+
+/// The whole `/etc/initoverlayfs.conf`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// `[boot]`: where the boot filesystem is.
+    pub boot: Boot,
+    /// `[image]`: the erofs image inside it.
+    pub image: Image,
+    /// `[init]`: how the mini initramfs runs us.
+    pub init: Init,
+    /// `[build]`: the commands that build the two artefacts.
+    pub build: Build,
+    /// `[rollback]`: how many install generations the installer keeps.
+    pub rollback: Rollback,
+}
+
+/// `[boot]` section.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Boot {
+    /// The boot filesystem: `UUID=`, `LABEL=`, `PARTUUID=`, `PARTLABEL=` or a
+    /// `/dev` path (see [`crate::spec::DeviceSpec`]). Required at boot.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bootfs: Option<String>,
+    /// A device path tried before resolving `bootfs` (a path the target
+    /// machine has, e.g. `/dev/vda2`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bootfs_hint: Option<String>,
+    /// The boot filesystem type (`ext4`, `xfs`, `vfat`, `btrfs`, …); `None`
+    /// lets the kernel try the types it knows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bootfstype: Option<String>,
+    /// Seconds to wait for the boot filesystem's device to appear.
+    pub timeout: u64,
+}
+
+impl Default for Boot {
+    fn default() -> Self {
+        Boot {
+            bootfs: None,
+            bootfs_hint: None,
+            bootfstype: None,
+            timeout: 30,
+        }
+    }
+}
+
+/// `[image]` section.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Image {
+    /// Path of the image inside the boot filesystem; `{kver}` is replaced by
+    /// the kernel release.
+    pub path: String,
+    /// Filesystem type of the image (`erofs`).
+    pub fstype: String,
+    /// The compression the installer chose for the image.
+    pub compression: Compression,
+}
+
+impl Default for Image {
+    fn default() -> Self {
+        Image {
+            path: format!("/initoverlayfs-{KVER_PLACEHOLDER}.img"),
+            fstype: "erofs".into(),
+            compression: Compression::default(),
+        }
+    }
+}
+
+impl Image {
+    /// The image path inside the boot filesystem for `kver`, without the
+    /// leading `/` (so it can be joined under a mount point).
+    pub fn path_for(&self, kver: &str) -> String {
+        self.path
+            .replace(KVER_PLACEHOLDER, kver)
+            .trim_start_matches('/')
+            .to_string()
+    }
+}
+
+/// `[init]` section.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Init {
+    /// How the mini initramfs runs `initoverlayfs`.
+    pub mode: InitMode,
+}
+
+/// How the mini initramfs runs `initoverlayfs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InitMode {
+    /// A systemd mini initramfs: `pre-initoverlayfs.service` runs
+    /// `initoverlayfs --systemd`, then systemd switches root.
+    #[default]
+    Systemd,
+    /// `initoverlayfs` is `/init` (pid 1) and switches root itself.
+    Pid1,
+}
+
+impl InitMode {
+    /// The config/CLI spelling: `systemd` or `pid1`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InitMode::Systemd => "systemd",
+            InitMode::Pid1 => "pid1",
+        }
+    }
+}
+
+impl fmt::Display for InitMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for InitMode {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "systemd" => Ok(InitMode::Systemd),
+            "pid1" => Ok(InitMode::Pid1),
+            _ => bail!("unknown init mode {s:?} (expected systemd or pid1)"),
+        }
+    }
+}
+
+/// `[build]` section: argv arrays; `{kver}` and `{output}` are substituted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Build {
+    /// Builds the full initrd content (uncompressed) that becomes the erofs image.
+    pub initoverlayfs: Vec<String>,
+    /// Builds the mini initramfs that the boot loader loads.
+    pub initrd: Vec<String>,
+}
+
+impl Default for Build {
+    fn default() -> Self {
+        let argv = |v: &[&str]| v.iter().map(|s| s.to_string()).collect();
+        Build {
+            // Our module is omitted (`-o`): the full image must not loop back into us.
+            initoverlayfs: argv(&[
+                "dracut",
+                "--no-hostonly",
+                "--no-compress",
+                "-o",
+                "initoverlayfs",
+                "--kver",
+                KVER_PLACEHOLDER,
+                "-f",
+                OUTPUT_PLACEHOLDER,
+            ]),
+            initrd: argv(&[
+                "dracut",
+                "--no-hostonly",
+                "--modules",
+                "initoverlayfs",
+                "--kver",
+                KVER_PLACEHOLDER,
+                "-f",
+                OUTPUT_PLACEHOLDER,
+            ]),
+        }
+    }
+}
+
+impl Build {
+    /// Substitutes `{kver}` and `{output}` in `argv`.
+    pub fn substitute(argv: &[String], kver: &str, output: &str) -> Vec<String> {
+        argv.iter()
+            .map(|a| {
+                a.replace(KVER_PLACEHOLDER, kver)
+                    .replace(OUTPUT_PLACEHOLDER, output)
+            })
+            .collect()
+    }
+}
+
+/// `[rollback]` section.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Rollback {
+    /// How many install generations to keep; older ones are pruned.
+    pub keep: u32,
+}
+
+impl Default for Rollback {
+    fn default() -> Self {
+        Rollback { keep: 3 }
+    }
+}
+
+/// erofs compression algorithm, as `mkfs.erofs -z` and the kernel name them.
+///
+/// Kernel support: lz4/lz4hc need `CONFIG_EROFS_FS_ZIP`, lzma
+/// `CONFIG_EROFS_FS_ZIP_LZMA`, deflate `CONFIG_EROFS_FS_ZIP_DEFLATE` (6.6+),
+/// zstd `CONFIG_EROFS_FS_ZIP_ZSTD` (6.10+).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Algorithm {
+    /// Uncompressed image.
+    None,
+    /// LZ4 (fast compression).
+    Lz4,
+    /// LZ4 high compression (same decompressor as lz4).
+    Lz4hc,
+    /// LZMA (MicroLZMA in erofs).
+    Lzma,
+    /// DEFLATE.
+    Deflate,
+    /// Zstandard.
+    Zstd,
+}
+
+impl Algorithm {
+    /// Every algorithm, in the order of the names above.
+    pub const ALL: [Algorithm; 6] = [
+        Algorithm::None,
+        Algorithm::Lz4,
+        Algorithm::Lz4hc,
+        Algorithm::Lzma,
+        Algorithm::Deflate,
+        Algorithm::Zstd,
+    ];
+
+    /// The name used by `mkfs.erofs -z` and in the config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Algorithm::None => "none",
+            Algorithm::Lz4 => "lz4",
+            Algorithm::Lz4hc => "lz4hc",
+            Algorithm::Lzma => "lzma",
+            Algorithm::Deflate => "deflate",
+            Algorithm::Zstd => "zstd",
+        }
+    }
+}
+
+impl FromStr for Algorithm {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Algorithm::ALL
+            .into_iter()
+            .find(|a| a.as_str() == s)
+            .with_context(|| {
+                format!("unknown compression {s:?} (expected none, lz4, lz4hc, lzma, deflate or zstd)")
+            })
+    }
+}
+
+/// A compression choice with an optional level: `lz4hc`, `lz4hc,12`, `none`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Compression {
+    /// The algorithm.
+    pub algorithm: Algorithm,
+    /// The level passed to mkfs.erofs (`-zALG,LEVEL`), if any.
+    pub level: Option<u32>,
+}
+
+impl Default for Compression {
+    fn default() -> Self {
+        Compression {
+            algorithm: Algorithm::None,
+            level: None,
+        }
+    }
+}
+
+impl FromStr for Compression {
+    type Err = anyhow::Error;
+    /// Errors: an unknown algorithm, a level that is not a number, or a level
+    /// on `none`.
+    fn from_str(s: &str) -> Result<Self> {
+        let (alg, level) = match s.split_once(',') {
+            Some((a, l)) => {
+                let level = l
+                    .trim()
+                    .parse::<u32>()
+                    .with_context(|| format!("compression {s:?}: level {l:?} is not a number"))?;
+                (a, Some(level))
+            }
+            None => (s, None),
+        };
+        let algorithm: Algorithm = alg.trim().parse()?;
+        if algorithm == Algorithm::None && level.is_some() {
+            bail!("compression {s:?}: \"none\" takes no level");
+        }
+        Ok(Compression { algorithm, level })
+    }
+}
+
+impl fmt::Display for Compression {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.algorithm.as_str())?;
+        if let Some(level) = self.level {
+            write!(f, ",{level}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Serialize for Compression {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Compression {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(|e: anyhow::Error| serde::de::Error::custom(format!("{e:#}")))
+    }
+}
+
+impl Config {
+    /// Parses the TOML text of a config file. Errors name the offending key
+    /// and its line (from the TOML parser's span).
+    pub fn from_toml_str(text: &str) -> Result<Config> {
+        Ok(toml::from_str(text)?)
+    }
+
+    /// Reads `path`; a missing file gives the defaults. Errors: unreadable
+    /// file, or invalid TOML/unknown keys (message names the file, key, line).
+    pub fn load(path: &Path) -> Result<Config> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Config::from_toml_str(&text)
+                .with_context(|| format!("invalid config {}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
+            Err(e) => Err(e).with_context(|| format!("cannot read config {}", path.display())),
+        }
+    }
+
+    /// Renders the config as TOML, with a header saying who wrote it.
+    pub fn to_toml_string(&self) -> Result<String> {
+        let body = toml::to_string(self).context("cannot serialize config")?;
+        Ok(format!(
+            "# /etc/initoverlayfs.conf: written by initoverlayfs-install; see initoverlayfs.conf(5).\n\
+             # Copied into the mini initramfs and read at boot by initoverlayfs(8).\n\n{body}"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FULL: &str = r#"
+[boot]
+bootfs = "UUID=1a3a6db4-a7c2-43e5-bed5-9385f26c68ff"
+bootfs_hint = "/dev/vda2"
+bootfstype = "ext4"
+timeout = 30
+[image]
+path = "/initoverlayfs-{kver}.img"
+fstype = "erofs"
+compression = "lz4hc,12"
+[init]
+mode = "pid1"
+[build]
+initoverlayfs = ["dracut", "-f", "{output}", "--kver", "{kver}"]
+initrd = ["mkinitrd", "{output}"]
+"#;
+
+    #[test]
+    fn parses_full_file() {
+        let c = Config::from_toml_str(FULL).unwrap();
+        assert_eq!(c.boot.bootfs.as_deref(), Some("UUID=1a3a6db4-a7c2-43e5-bed5-9385f26c68ff"));
+        assert_eq!(c.boot.bootfs_hint.as_deref(), Some("/dev/vda2"));
+        assert_eq!(c.boot.bootfstype.as_deref(), Some("ext4"));
+        assert_eq!(c.image.compression.algorithm, Algorithm::Lz4hc);
+        assert_eq!(c.image.compression.level, Some(12));
+        assert_eq!(c.init.mode, InitMode::Pid1);
+        assert_eq!(c.build.initrd, vec!["mkinitrd", "{output}"]);
+        assert_eq!(c.rollback.keep, 3);
+        assert_eq!(c.image.path_for("6.1.0-9-amd64"), "initoverlayfs-6.1.0-9-amd64.img");
+    }
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let c = Config::from_toml_str("").unwrap();
+        assert_eq!(c, Config::default());
+        assert_eq!(c.boot.timeout, 30);
+        assert_eq!(c.image.fstype, "erofs");
+        assert_eq!(c.init.mode, InitMode::Systemd);
+        assert!(c.build.initoverlayfs.contains(&"--no-compress".to_string()));
+    }
+
+    #[test]
+    fn missing_file_gives_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Config::load(&dir.path().join("nope.conf")).unwrap();
+        assert_eq!(c, Config::default());
+    }
+
+    #[test]
+    fn unknown_key_names_key_and_line() {
+        let text = "[boot]\nbootfs = \"LABEL=boot\"\nbootfz = \"x\"\n";
+        let err = format!("{:#}", Config::from_toml_str(text).unwrap_err());
+        assert!(err.contains("bootfz"), "{err}");
+        assert!(err.contains("line 3"), "{err}");
+    }
+
+    #[test]
+    fn unknown_section_is_an_error() {
+        let err = format!("{:#}", Config::from_toml_str("[boots]\n").unwrap_err());
+        assert!(err.contains("boots"), "{err}");
+        assert!(err.contains("line 1"), "{err}");
+    }
+
+    #[test]
+    fn bad_compression_is_an_error() {
+        let err = format!(
+            "{:#}",
+            Config::from_toml_str("[image]\ncompression = \"brotli\"\n").unwrap_err()
+        );
+        assert!(err.contains("unknown compression \"brotli\""), "{err}");
+    }
+
+    #[test]
+    fn round_trips() {
+        let c = Config::from_toml_str(FULL).unwrap();
+        let text = c.to_toml_string().unwrap();
+        assert_eq!(Config::from_toml_str(&text).unwrap(), c);
+    }
+
+    #[test]
+    fn compression_parsing() {
+        assert_eq!("none".parse::<Compression>().unwrap(), Compression::default());
+        assert_eq!("lz4hc,9".parse::<Compression>().unwrap().to_string(), "lz4hc,9");
+        assert!("none,3".parse::<Compression>().is_err());
+        assert!("lz4,x".parse::<Compression>().is_err());
+    }
+
+    #[test]
+    fn build_substitution() {
+        let argv = Build::substitute(&Build::default().initrd, "6.1.0", "/tmp/out.img");
+        assert!(argv.contains(&"6.1.0".to_string()));
+        assert!(argv.contains(&"/tmp/out.img".to_string()));
+        assert!(!argv.iter().any(|a| a.contains('{')));
+    }
+}

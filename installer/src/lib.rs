@@ -1,0 +1,1 @@
+//! Installs initoverlayfs: detection, compatibility check, BLS entries, rollback.

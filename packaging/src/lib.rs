@@ -1,0 +1,1 @@
+//! RPM file list and pure-Rust RPM builds.

@@ -1,0 +1,1 @@
+//! End-to-end VM test and boot benchmark.
