@@ -1,1 +1,51 @@
 //! Turns a distro initramfs into an erofs image and builds the mini initramfs.
+//!
+//! - [`build`]: runs the two `[build]` argvs of the config (the full initramfs,
+//!   uncompressed, and the mini initramfs) concurrently, extracts the full one
+//!   and turns it into an erofs image with `mkfs.erofs`.
+//! - [`erofs`]: detects `mkfs.erofs` and builds reproducible images.
+
+use std::path::Path;
+
+use initoverlayfs::config::{Compression, Config};
+
+pub mod erofs;
+
+/// What [`build`] builds, and where the two artefacts go.
+#[derive(Debug, Clone, Copy)]
+pub struct BuildRequest<'a> {
+    /// The configuration: `[build]` argvs and `[image] compression` are used.
+    pub config: &'a Config,
+    /// The kernel release the artefacts are for (`uname -r` form).
+    pub kver: &'a str,
+    /// `/` for the live system, or an offline tree: the builders then run
+    /// chrooted into it, with /proc /sys /dev bind-mounted and torn down after.
+    pub root: &'a Path,
+    /// Host path where the erofs image is written (complete and fsynced).
+    pub image_out: &'a Path,
+    /// Host path where the mini initramfs is written (complete and fsynced).
+    pub initrd_out: &'a Path,
+    /// Stream the builders' output to our stdout/stderr.
+    pub verbose: bool,
+}
+
+/// What [`build`] produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildReport {
+    /// Size in bytes of the full (uncompressed) initramfs the image was made from.
+    pub full_initramfs_bytes: u64,
+    /// Size in bytes of the erofs image at `image_out`.
+    pub image_bytes: u64,
+    /// Size in bytes of the mini initramfs at `initrd_out`.
+    pub initrd_bytes: u64,
+    /// The compression the image was built with.
+    pub compression: Compression,
+}
+
+/// Builds the erofs image and the mini initramfs for `req.kver`.
+///
+/// Errors: a builder fails (the error carries its command line and stderr
+/// tail), the full initramfs cannot be read, or `mkfs.erofs` fails.
+pub fn build(req: &BuildRequest) -> anyhow::Result<BuildReport> {
+    anyhow::bail!("build for {} not implemented yet (skeleton)", req.kver)
+}
