@@ -1,1 +1,9 @@
 //! RPM file list and pure-Rust RPM builds.
+//!
+//! [`files`] is the single list of installed files shared by the spec, the
+//! pure-Rust RPM builds and the VM test.
+
+pub mod files;
+pub mod install;
+
+pub use files::{files, FileEntry, Kind, Source, Subpackage};
