@@ -1,0 +1,228 @@
+//! Boot Loader Specification type #1 entries (`loader/entries/*.conf`):
+//! a parser/writer that keeps every line it does not change byte for byte
+//! (comments, blank lines, key order, the separator whitespace), so Fedora's
+//! `grub_users`, `grub_arg`, `grub_class`, `id` and `$kernelopts`-style
+//! values survive a rewrite.
+
+use std::fmt;
+
+use anyhow::{bail, Result};
+
+/// One line of an entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Line {
+    /// `key<sep>value`, with the original text kept for unchanged output.
+    Pair {
+        key: String,
+        sep: String,
+        value: String,
+    },
+    /// A comment or blank line, verbatim.
+    Other(String),
+}
+
+/// A parsed entry. `to_string()` reproduces the input exactly when nothing
+/// was changed (a missing final newline is added).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Entry {
+    lines: Vec<Line>,
+}
+
+impl Entry {
+    /// Parses entry text. Errors name the line: a key with characters other
+    /// than `a-z A-Z 0-9 _ -`, or NUL bytes (a garbled/binary file).
+    pub fn parse(text: &str) -> Result<Entry> {
+        if text.contains('\0') {
+            bail!("contains NUL bytes (not a text file)");
+        }
+        let mut lines = Vec::new();
+        for (idx, raw) in text.lines().enumerate() {
+            let trimmed = raw.trim_start();
+            if trimmed.is_empty() || trimmed.starts_with('#') {
+                lines.push(Line::Other(raw.to_string()));
+                continue;
+            }
+            let key_end = trimmed
+                .find(|c: char| c.is_whitespace())
+                .unwrap_or(trimmed.len());
+            let key = &trimmed[..key_end];
+            if !key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
+                bail!("line {}: {raw:?} does not start with a key", idx + 1);
+            }
+            let rest = &trimmed[key_end..];
+            let value = rest.trim_start();
+            let sep = &rest[..rest.len() - value.len()];
+            lines.push(Line::Pair {
+                key: key.to_string(),
+                sep: if sep.is_empty() { " ".into() } else { sep.into() },
+                value: value.trim_end().to_string(),
+            });
+        }
+        Ok(Entry { lines })
+    }
+
+    /// The value of the first `key` line.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.get_all(key).into_iter().next()
+    }
+
+    /// The values of every `key` line, in order (`initrd` may repeat).
+    pub fn get_all(&self, key: &str) -> Vec<&str> {
+        self.lines
+            .iter()
+            .filter_map(|l| match l {
+                Line::Pair { key: k, value, .. } if k == key => Some(value.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Sets the first `key` line's value in place (keeping its position and
+    /// separator), or appends `key value` when there is none.
+    pub fn set(&mut self, key: &str, new: &str) {
+        for l in &mut self.lines {
+            if let Line::Pair { key: k, value, .. } = l {
+                if k == key {
+                    *value = new.to_string();
+                    return;
+                }
+            }
+        }
+        self.lines.push(Line::Pair {
+            key: key.to_string(),
+            sep: " ".into(),
+            value: new.to_string(),
+        });
+    }
+
+    /// Replaces the whitespace-separated token `old` by `new` in every
+    /// `key` line; returns how many tokens were replaced.
+    pub fn replace_token(&mut self, key: &str, old: &str, new: &str) -> usize {
+        let mut n = 0;
+        for l in &mut self.lines {
+            if let Line::Pair { key: k, value, .. } = l {
+                if k == key {
+                    let toks: Vec<String> = value
+                        .split_whitespace()
+                        .map(|t| {
+                            if t == old {
+                                n += 1;
+                                new.to_string()
+                            } else {
+                                t.to_string()
+                            }
+                        })
+                        .collect();
+                    *value = toks.join(" ");
+                }
+            }
+        }
+        n
+    }
+
+    /// The `initrd` paths (every token of every `initrd` line, in order),
+    /// skipping grub variables such as `$tuned_initrd`.
+    pub fn initrds(&self) -> Vec<&str> {
+        self.get_all("initrd")
+            .into_iter()
+            .flat_map(str::split_whitespace)
+            .filter(|t| !t.starts_with('$'))
+            .collect()
+    }
+}
+
+impl fmt::Display for Entry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for l in &self.lines {
+            match l {
+                Line::Pair { key, sep, value } => writeln!(f, "{key}{sep}{value}")?,
+                Line::Other(s) => writeln!(f, "{s}")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The entry id of a file name: the name without `.conf` and without a
+/// boot-counting suffix (`+LEFT` or `+LEFT-DONE`).
+pub fn entry_id(file_name: &str) -> &str {
+    let stem = file_name.strip_suffix(".conf").unwrap_or(file_name);
+    match stem.rsplit_once('+') {
+        Some((base, counter))
+            if !counter.is_empty()
+                && counter
+                    .split('-')
+                    .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())) =>
+        {
+            base
+        }
+        _ => stem,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FEDORA: &str =
+        include_str!("../tests/fixtures/bls/fedora-6.5.6-300.fc39.x86_64.conf");
+
+    #[test]
+    fn fedora_entry_round_trips_byte_identical() {
+        let e = Entry::parse(FEDORA).unwrap();
+        assert_eq!(e.to_string(), FEDORA);
+        assert_eq!(e.get("grub_users"), Some("$grub_users"));
+        assert_eq!(e.get("grub_arg"), Some("--unrestricted"));
+        assert_eq!(e.get("grub_class"), Some("fedora"));
+        assert_eq!(e.get("version"), Some("6.5.6-300.fc39.x86_64"));
+        assert_eq!(e.initrds(), vec!["/initramfs-6.5.6-300.fc39.x86_64.img"]);
+    }
+
+    #[test]
+    fn edits_keep_everything_else() {
+        let mut e = Entry::parse(FEDORA).unwrap();
+        let n = e.replace_token(
+            "initrd",
+            "/initramfs-6.5.6-300.fc39.x86_64.img",
+            "/x.img",
+        );
+        assert_eq!(n, 1);
+        e.set("title", "T (without initoverlayfs)");
+        let out = e.to_string();
+        let want = FEDORA
+            .replace(
+                "initrd /initramfs-6.5.6-300.fc39.x86_64.img $tuned_initrd",
+                "initrd /x.img $tuned_initrd",
+            )
+            .replace(
+                "title Fedora Linux (6.5.6-300.fc39.x86_64) 39 (Workstation Edition)",
+                "title T (without initoverlayfs)",
+            );
+        assert_eq!(out, want);
+    }
+
+    #[test]
+    fn repeated_initrd_and_tabs() {
+        let e = Entry::parse("title\tX\ninitrd\t/intel-ucode.img\ninitrd /a/initrd\n# c\n").unwrap();
+        assert_eq!(e.initrds(), vec!["/intel-ucode.img", "/a/initrd"]);
+        assert_eq!(e.to_string(), "title\tX\ninitrd\t/intel-ucode.img\ninitrd /a/initrd\n# c\n");
+    }
+
+    #[test]
+    fn garbled_entry_names_line() {
+        let err = format!("{:#}", Entry::parse("title x\n=oops\n").unwrap_err());
+        assert!(err.contains("line 2"), "{err}");
+        assert!(Entry::parse("a\0b").is_err());
+    }
+
+    #[test]
+    fn boot_counting_ids() {
+        assert_eq!(entry_id("abc-6.1.conf"), "abc-6.1");
+        assert_eq!(entry_id("abc-6.1+3.conf"), "abc-6.1");
+        assert_eq!(entry_id("abc-6.1+2-1.conf"), "abc-6.1");
+        assert_eq!(entry_id("abc-6.1+x.conf"), "abc-6.1+x");
+    }
+}
