@@ -3,7 +3,10 @@
 //! [`files`] is the single list of installed files shared by the spec, the
 //! pure-Rust RPM builds and the VM test.
 
+pub mod elf;
 pub mod files;
 pub mod install;
+pub mod rpms;
+pub mod spec;
 
 pub use files::{files, FileEntry, Kind, Source, Subpackage};
