@@ -287,7 +287,9 @@ impl FromStr for Algorithm {
             .into_iter()
             .find(|a| a.as_str() == s)
             .with_context(|| {
-                format!("unknown compression {s:?} (expected none, lz4, lz4hc, lzma, deflate or zstd)")
+                format!(
+                    "unknown compression {s:?} (expected none, lz4, lz4hc, lzma, deflate or zstd)"
+                )
             })
     }
 }
@@ -352,7 +354,8 @@ impl Serialize for Compression {
 impl<'de> Deserialize<'de> for Compression {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        s.parse().map_err(|e: anyhow::Error| serde::de::Error::custom(format!("{e:#}")))
+        s.parse()
+            .map_err(|e: anyhow::Error| serde::de::Error::custom(format!("{e:#}")))
     }
 }
 
@@ -408,7 +411,10 @@ initrd = ["mkinitrd", "{output}"]
     #[test]
     fn parses_full_file() {
         let c = Config::from_toml_str(FULL).unwrap();
-        assert_eq!(c.boot.bootfs.as_deref(), Some("UUID=1a3a6db4-a7c2-43e5-bed5-9385f26c68ff"));
+        assert_eq!(
+            c.boot.bootfs.as_deref(),
+            Some("UUID=1a3a6db4-a7c2-43e5-bed5-9385f26c68ff")
+        );
         assert_eq!(c.boot.bootfs_hint.as_deref(), Some("/dev/vda2"));
         assert_eq!(c.boot.bootfstype.as_deref(), Some("ext4"));
         assert_eq!(c.image.compression.algorithm, Algorithm::Lz4hc);
@@ -416,7 +422,10 @@ initrd = ["mkinitrd", "{output}"]
         assert_eq!(c.init.mode, InitMode::Pid1);
         assert_eq!(c.build.initrd, vec!["mkinitrd", "{output}"]);
         assert_eq!(c.rollback.keep, 3);
-        assert_eq!(c.image.path_for("6.1.0-9-amd64"), "initoverlayfs-6.1.0-9-amd64.img");
+        assert_eq!(
+            c.image.path_for("6.1.0-9-amd64"),
+            "initoverlayfs-6.1.0-9-amd64.img"
+        );
     }
 
     #[test]
@@ -469,8 +478,14 @@ initrd = ["mkinitrd", "{output}"]
 
     #[test]
     fn compression_parsing() {
-        assert_eq!("none".parse::<Compression>().unwrap(), Compression::default());
-        assert_eq!("lz4hc,9".parse::<Compression>().unwrap().to_string(), "lz4hc,9");
+        assert_eq!(
+            "none".parse::<Compression>().unwrap(),
+            Compression::default()
+        );
+        assert_eq!(
+            "lz4hc,9".parse::<Compression>().unwrap().to_string(),
+            "lz4hc,9"
+        );
         assert!("none,3".parse::<Compression>().is_err());
         assert!("lz4,x".parse::<Compression>().is_err());
     }

@@ -107,11 +107,17 @@ mod tests {
     #[test]
     fn parses_every_kind() {
         let cases = [
-            ("UUID=1a3a6db4-a7c2", DeviceSpec::Uuid("1a3a6db4-a7c2".into())),
+            (
+                "UUID=1a3a6db4-a7c2",
+                DeviceSpec::Uuid("1a3a6db4-a7c2".into()),
+            ),
             ("uuid=\"AB-CD\"", DeviceSpec::Uuid("AB-CD".into())),
             ("LABEL=boot", DeviceSpec::Label("boot".into())),
             ("PARTUUID=0a-01", DeviceSpec::PartUuid("0a-01".into())),
-            ("PARTLABEL=xbootldr", DeviceSpec::PartLabel("xbootldr".into())),
+            (
+                "PARTLABEL=xbootldr",
+                DeviceSpec::PartLabel("xbootldr".into()),
+            ),
             ("/dev/vda2", DeviceSpec::Path("/dev/vda2".into())),
         ];
         for (text, want) in cases {
@@ -122,7 +128,13 @@ mod tests {
 
     #[test]
     fn round_trips_through_display() {
-        for text in ["UUID=x", "LABEL=a b", "PARTUUID=y", "PARTLABEL=z", "/dev/sda1"] {
+        for text in [
+            "UUID=x",
+            "LABEL=a b",
+            "PARTUUID=y",
+            "PARTLABEL=z",
+            "/dev/sda1",
+        ] {
             assert_eq!(text.parse::<DeviceSpec>().unwrap().to_string(), text);
         }
     }
