@@ -4,7 +4,31 @@
 //! types it shares with the builder and the installer: the configuration
 //! contract ([`config`]), the boot filesystem spec ([`spec`]) and the one
 //! helper that runs external tools ([`cmd`]).
+//!
+//! The program ([`app::main`]): [`cli`] (its options), [`cmdline`] (kernel
+//! command line overrides), [`log`], [`early`] (pid1 API mounts),
+//! [`modules`] (modprobe, coldplug), [`udev`] (systemd mode triggers),
+//! [`resolve`] (spec -> device, with [`superblock`] and [`parttable`]),
+//! [`loopdev`], [`mounts`], [`setup`] (bootfs, image, overlay),
+//! [`switchroot`] and [`failure`] (the failure policy).
 
+pub mod log;
+
+pub mod app;
+pub mod cli;
 pub mod cmd;
+pub mod cmdline;
 pub mod config;
+pub mod early;
+pub mod failure;
+pub mod loopdev;
+pub mod modules;
+pub mod mounts;
+pub mod parttable;
+pub mod resolve;
+pub mod setup;
 pub mod spec;
+pub mod superblock;
+pub mod switchroot;
+pub mod sys;
+pub mod udev;

@@ -1,3 +1,5 @@
+//! `initoverlayfs`: see [`initoverlayfs::app`] and [`initoverlayfs::cli`].
+
 fn main() {
-    std::process::exit(0)
+    std::process::exit(initoverlayfs::app::main(std::env::args().collect()))
 }

@@ -1,0 +1,183 @@
+//! Kernel modules: `modprobe -q -b` for what we need, and the pid1-mode
+//! minimal coldplug.
+//!
+//! In pid1 mode there is no udev to load drivers for the hardware, so
+//! [`Coldplug::pass`] reads every `modalias` file under `/sys/devices` and
+//! asks modprobe (from the initramfs) to load whatever matches, in one
+//! `modprobe -q -b -a ALIAS...` run. Loading a bus driver (virtio_pci) makes
+//! new devices (virtio0) with new aliases (virtio_blk), so passes repeat
+//! while waiting for the boot device. Built-in drivers need nothing; a
+//! missing modprobe is logged and skipped.
+
+use std::collections::HashSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::cmd::CommandRunExt;
+use crate::{debug, warn};
+
+/// Where tools are looked for besides `$PATH` (the kernel starts init with
+/// no `PATH`; Debian's initramfs keeps modprobe in `/usr/sbin` or `/sbin`).
+pub const TOOL_DIRS: &[&str] = &["/usr/sbin", "/sbin", "/usr/bin", "/bin"];
+
+/// Finds the executable `name` in `$PATH`, then in [`TOOL_DIRS`].
+pub fn find_tool(name: &str) -> Option<PathBuf> {
+    let path = std::env::var("PATH").unwrap_or_default();
+    path.split(':')
+        .filter(|d| !d.is_empty())
+        .chain(TOOL_DIRS.iter().copied())
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.is_file())
+}
+
+/// A modprobe binary (or none).
+#[derive(Debug, Clone)]
+pub struct Modprobe {
+    path: Option<PathBuf>,
+}
+
+impl Modprobe {
+    /// Looks up `modprobe` with [`find_tool`].
+    pub fn find() -> Modprobe {
+        Modprobe {
+            path: find_tool("modprobe"),
+        }
+    }
+
+    /// Uses the given program as modprobe (tests).
+    pub fn at(path: &Path) -> Modprobe {
+        Modprobe {
+            path: Some(path.to_path_buf()),
+        }
+    }
+
+    /// Runs `modprobe -q -b -a NAMES...` (names or aliases). Best effort:
+    /// failures are logged (a module may be built in, or absent and then
+    /// the mount that needs it fails with its own error). Returns whether
+    /// modprobe ran and succeeded.
+    pub fn load(&self, names: &[String]) -> bool {
+        if names.is_empty() {
+            return true;
+        }
+        let Some(path) = &self.path else {
+            debug!("no modprobe found; not loading {}", names.join(" "));
+            return false;
+        };
+        match Command::new(path)
+            .args(["-q", "-b", "-a"])
+            .args(names)
+            .run()
+        {
+            Ok(()) => true,
+            Err(e) => {
+                warn!("modprobe: {e:#}");
+                false
+            }
+        }
+    }
+}
+
+/// Collects the contents of every `modalias` file below `dir`, not
+/// following symlinks (sysfs is full of cycles through them).
+pub fn collect_modaliases(dir: &Path, out: &mut Vec<String>) {
+    let Ok(rd) = fs::read_dir(dir) else { return };
+    for entry in rd.flatten() {
+        let Ok(ft) = entry.file_type() else { continue };
+        if ft.is_dir() {
+            collect_modaliases(&entry.path(), out);
+        } else if ft.is_file() && entry.file_name() == "modalias" {
+            if let Ok(text) = fs::read_to_string(entry.path()) {
+                let alias = text.trim();
+                if !alias.is_empty() {
+                    out.push(alias.to_string());
+                }
+            }
+        }
+    }
+}
+
+/// Minimal coldplug state: the aliases already handed to modprobe.
+#[derive(Debug)]
+pub struct Coldplug {
+    devices: PathBuf,
+    modprobe: Modprobe,
+    seen: HashSet<String>,
+}
+
+impl Coldplug {
+    /// Coldplug of `ROOT/sys/devices` with `modprobe`.
+    pub fn new(root: &Path, modprobe: Modprobe) -> Coldplug {
+        Coldplug {
+            devices: root.join("sys/devices"),
+            modprobe,
+            seen: HashSet::new(),
+        }
+    }
+
+    /// One pass: loads drivers for aliases not seen before. Returns how many
+    /// new aliases there were.
+    pub fn pass(&mut self) -> usize {
+        let mut all = Vec::new();
+        collect_modaliases(&self.devices, &mut all);
+        let mut new: Vec<String> = all
+            .into_iter()
+            .filter(|a| self.seen.insert(a.clone()))
+            .collect();
+        new.sort();
+        if !new.is_empty() {
+            debug!("coldplug: {} new modaliases", new.len());
+            self.modprobe.load(&new);
+        }
+        new.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn coldplug_loads_each_alias_once_without_following_symlinks() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let pci = root.join("sys/devices/pci0000:00/0000:00:04.0");
+        fs::create_dir_all(pci.join("virtio1")).unwrap();
+        fs::write(
+            pci.join("modalias"),
+            "pci:v00001AF4d00001042sv00001AF4sd00001100bc01sc00i00\n",
+        )
+        .unwrap();
+        // A cycle like sysfs' "subsystem"/"driver" links must not be followed.
+        std::os::unix::fs::symlink(root.join("sys/devices"), pci.join("subsystem")).unwrap();
+        let log = root.join("calls");
+        let fake = root.join("modprobe");
+        fs::write(
+            &fake,
+            format!("#!/bin/sh\necho \"$@\" >> {}\n", log.display()),
+        )
+        .unwrap();
+        fs::set_permissions(&fake, fs::Permissions::from_mode(0o755)).unwrap();
+
+        let mut cp = Coldplug::new(root, Modprobe::at(&fake));
+        assert_eq!(cp.pass(), 1);
+        assert_eq!(cp.pass(), 0, "nothing new, modprobe not run again");
+        // The driver made a new device with its own alias.
+        fs::write(pci.join("virtio1/modalias"), "virtio:d00000002v00001AF4\n").unwrap();
+        assert_eq!(cp.pass(), 1);
+        let calls = fs::read_to_string(&log).unwrap();
+        assert_eq!(
+            calls,
+            "-q -b -a pci:v00001AF4d00001042sv00001AF4sd00001100bc01sc00i00\n-q -b -a virtio:d00000002v00001AF4\n"
+        );
+    }
+
+    #[test]
+    fn missing_modprobe_is_not_fatal() {
+        let m = Modprobe { path: None };
+        assert!(!m.load(&["loop".to_string()]));
+        assert!(m.load(&[]));
+        assert!(find_tool("sh").is_some());
+    }
+}
