@@ -9,7 +9,15 @@ use std::path::Path;
 
 use initoverlayfs::config::{Compression, Config};
 
+pub mod chroot;
+pub mod cli;
+pub mod cpio;
 pub mod erofs;
+pub mod extract;
+pub mod fsutil;
+pub mod hashing;
+pub mod initramfs;
+pub mod list;
 
 /// What [`build`] builds, and where the two artefacts go.
 #[derive(Debug, Clone, Copy)]

@@ -1,0 +1,125 @@
+//! The `initoverlayfs-builder` command line (clap derive). Exit codes: 0 on
+//! success, 1 on a bad or hostile input or a failing tool, 2 on usage errors.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use initoverlayfs::config::Compression;
+
+use crate::{erofs, extract, hashing, list};
+
+/// Turns a distro initramfs into an erofs image (and lists or extracts it).
+#[derive(Debug, Parser)]
+#[command(name = "initoverlayfs-builder", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Cmd,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// List the segments (offset, compression, entries) and entries of an initramfs.
+    List {
+        /// The initramfs file.
+        file: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Extract an initramfs safely into DIR (absent or empty).
+    Extract {
+        /// The initramfs file.
+        file: PathBuf,
+        /// Destination directory (must be absent or empty).
+        dir: PathBuf,
+    },
+    /// Turn an initramfs into an erofs image in one step.
+    Erofs {
+        /// The initramfs file.
+        file: PathBuf,
+        /// The erofs image to write.
+        image: PathBuf,
+        /// Image compression: none, lz4, lz4hc, lzma, deflate or zstd, with an optional level (`lz4hc,12`).
+        #[arg(long, default_value = "none")]
+        compression: Compression,
+    },
+}
+
+/// Parses the arguments and runs; returns the exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = e.exit_code();
+            let _ = e.print();
+            return code;
+        }
+    };
+    match run(cli.command) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("initoverlayfs-builder: {e:#}");
+            1
+        }
+    }
+}
+
+/// Runs one subcommand.
+pub fn run(cmd: Cmd) -> Result<()> {
+    match cmd {
+        Cmd::List { file, json } => {
+            let input =
+                File::open(&file).with_context(|| format!("cannot open {}", file.display()))?;
+            let listing =
+                list::list(input).with_context(|| format!("cannot list {}", file.display()))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&listing)?);
+            } else {
+                print!("{}", list::render_text(&listing));
+            }
+        }
+        Cmd::Extract { file, dir } => {
+            let (segments, stats) = extract::extract_path(&file, &dir)?;
+            eprintln!(
+                "initoverlayfs-builder: extracted {} entries ({} files, {} hardlinks, {} bytes) from {} segment(s) into {}",
+                stats.entries,
+                stats.files,
+                stats.hardlinks,
+                stats.bytes,
+                segments.len(),
+                dir.display()
+            );
+        }
+        Cmd::Erofs {
+            file,
+            image,
+            compression,
+        } => {
+            let size = initramfs_to_erofs(&file, &image, &compression)?;
+            eprintln!(
+                "initoverlayfs-builder: wrote {} ({size} bytes, {compression})",
+                image.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Extracts the initramfs `file` into a private temporary directory next to
+/// `image` and builds the erofs image from it (UUID derived from the
+/// initramfs' blake3 hash, so the same input gives the same image).
+/// Returns the image size in bytes.
+pub fn initramfs_to_erofs(file: &Path, image: &Path, compression: &Compression) -> Result<u64> {
+    let mkfs = erofs::detect()?;
+    mkfs.check(compression)?;
+    let input = File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
+    let mut hashing = hashing::HashingReader::new(input);
+    let parent = crate::fsutil::parent_dir(image);
+    let ex = extract::extract_to_temp(&mut hashing, &parent)
+        .with_context(|| format!("cannot extract {}", file.display()))?;
+    let uuid = hashing::uuid_from_hash(&hashing.hash());
+    erofs::build_image(&ex.tree, image, compression, &uuid)
+}
