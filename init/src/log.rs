@@ -97,7 +97,7 @@ pub fn log(level: Level, args: fmt::Arguments) {
     if level == Level::Debug && !s.debug {
         return;
     }
-    let text = format!("{PREFIX}{args}");
+    let text = format!("{PREFIX}{}", one_line(&args.to_string()));
     let mut to_stderr = s.sink == Sink::Stderr || level == Level::Error;
     if s.sink == Sink::Kmsg {
         if s.kmsg.is_none() || s.writes >= KMSG_REOPEN_EVERY {
@@ -117,6 +117,24 @@ pub fn log(level: Level, args: fmt::Arguments) {
     if to_stderr {
         let _ = writeln!(std::io::stderr(), "{text}");
     }
+}
+
+/// Folds a multi-line message (a tool's stderr tail, a TOML error with its
+/// source snippet) into one line: lines joined with `; `, the snippet's
+/// `  |` / `^^^` decoration dropped.
+pub fn one_line(msg: &str) -> String {
+    if !msg.contains('\n') {
+        return msg.to_string();
+    }
+    let is_art = |l: &str| {
+        let t = l.trim_start_matches(|c: char| c.is_ascii_digit() || c == ' ');
+        t.starts_with('|') || l.trim().chars().all(|c| c == '^' || c == '|' || c == ' ')
+    };
+    msg.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !is_art(l))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Logs a step or fact: `info!("mounted {}", x)`.
@@ -141,4 +159,22 @@ macro_rules! error {
 #[macro_export]
 macro_rules! debug {
     ($($t:tt)*) => { $crate::log::log($crate::log::Level::Debug, format_args!($($t)*)) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folds_toml_errors_into_one_line() {
+        let err = crate::config::Config::from_toml_str("[image]\npath = \"/x\"\nbogus = 1\n")
+            .unwrap_err();
+        let line = one_line(&format!("invalid config /etc/initoverlayfs.conf: {err:#}"));
+        assert!(!line.contains('\n'), "{line}");
+        assert!(line.contains("line 3"), "{line}");
+        assert!(line.contains("unknown field `bogus`"), "{line}");
+        assert!(!line.contains("^^^"), "{line}");
+        assert_eq!(one_line("a\n  b  \n\nc"), "a; b; c");
+        assert_eq!(one_line("single"), "single");
+    }
 }
