@@ -138,7 +138,10 @@ impl<R: Read> Read for EntryData<'_, R> {
         if n == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
-                format!("truncated: the input ends with {} bytes of file data missing", self.left),
+                format!(
+                    "truncated: the input ends with {} bytes of file data missing",
+                    self.left
+                ),
             ));
         }
         self.sum = out[..n]

@@ -9,9 +9,11 @@ use std::path::Path;
 
 use initoverlayfs::config::{Compression, Config};
 
+mod build;
 pub mod chroot;
 pub mod cli;
 pub mod cpio;
+pub mod dracut;
 pub mod erofs;
 pub mod extract;
 pub mod fsutil;
@@ -50,10 +52,4 @@ pub struct BuildReport {
     pub compression: Compression,
 }
 
-/// Builds the erofs image and the mini initramfs for `req.kver`.
-///
-/// Errors: a builder fails (the error carries its command line and stderr
-/// tail), the full initramfs cannot be read, or `mkfs.erofs` fails.
-pub fn build(req: &BuildRequest) -> anyhow::Result<BuildReport> {
-    anyhow::bail!("build for {} not implemented yet (skeleton)", req.kver)
-}
+pub use build::build;

@@ -1,0 +1,140 @@
+#!/bin/bash
+# dracut module "initoverlayfs": the mini initramfs that finds /boot, loop-mounts
+# the erofs image of the full initramfs under an overlay and switches into it.
+#
+# Included ONLY when a build names it (dracut -m/--modules/--add initoverlayfs):
+# check() returns 255. A module that returns 0 would be pulled into every plain
+# dracut run (e.g. the one a kernel update triggers) and break normal images.
+#
+# Reads /etc/initoverlayfs.conf of the root being built (TOML; simple
+# `key = "value"` lines): [init] mode = "systemd" | "pid1", [boot] bootfstype.
+# Test hooks (environment): initoverlayfs_conf (config path),
+# initoverlayfs_bin (binary to install as /usr/sbin/initoverlayfs).
+
+# Prints the value of KEY in [SECTION] of the config, or nothing.
+initoverlayfs_conf_get() {
+    local _conf="${initoverlayfs_conf:-${dracutsysrootdir-}/etc/initoverlayfs.conf}"
+    [[ -r $_conf ]] || return 0
+    sed -n "/^[[:space:]]*\[$1\][[:space:]]*\$/,/^[[:space:]]*\[/ {
+        s/^[[:space:]]*$2[[:space:]]*=[[:space:]]*\"\([^\"]*\)\".*/\1/p
+    }" "$_conf" | head -n 1
+}
+
+initoverlayfs_mode() {
+    local _mode
+    _mode=$(initoverlayfs_conf_get init mode)
+    echo "${_mode:-systemd}"
+}
+
+# called by dracut
+check() {
+    # Never included unless asked for by name.
+    return 255
+}
+
+# called by dracut
+depends() {
+    if [[ $(initoverlayfs_mode) == systemd ]]; then
+        # systemd as pid 1, udev (coldplug loads the storage drivers and makes
+        # the /dev/disk/by-* links), modules-load for loop/erofs/overlay, and
+        # journald so the mini phase's log survives the switch.
+        echo systemd udev-rules systemd-modules-load systemd-journald
+    fi
+    return 0
+}
+
+# The modules to load before initoverlayfs runs: loop, erofs, overlay and the
+# /boot filesystem.
+initoverlayfs_fs_modules() {
+    local _fstype
+    _fstype=$(initoverlayfs_conf_get boot bootfstype)
+    echo loop erofs overlay ${_fstype:+"$_fstype"}
+}
+
+# called by dracut
+installkernel() {
+    # Always, even in hostonly mode: the host need not have them loaded now.
+    # shellcheck disable=SC2046
+    hostonly='' instmods $(initoverlayfs_fs_modules)
+
+    # Storage drivers, hostonly-aware (as dracut's kernel-modules does): the
+    # common disk controllers by name, and every driver that registers a block
+    # device (symbol filter).
+    local _blockfuncs='ahci_platform_get_resources|ata_scsi_ioctl|scsi_add_host|blk_cleanup_queue|register_mtd_blktrans|scsi_esp_register|register_virtio_device|usb_stor_disconnect|mmc_add_host|sdhci_add_host|scsi_add_host_with_dma|blk_mq_alloc_disk|blk_mq_alloc_request|blk_mq_destroy_queue|blk_cleanup_disk'
+    instmods -o virtio virtio_ring virtio_pci virtio_blk virtio_scsi \
+        nvme vmd ahci sd_mod sr_mod mmc_block sdhci sdhci-pci sdhci-acpi \
+        usb-storage uas xhci-hcd xhci-pci ehci-hcd ehci-pci \
+        scsi_dh_rdac scsi_dh_emc scsi_dh_alua hv_storvsc hv-vmbus \
+        "=drivers/pci/host" "=drivers/pci/controller"
+    dracut_instmods -o -s "$_blockfuncs" "=drivers"
+    return 0
+}
+
+# called by dracut
+install() {
+    local _mode _bin _d
+    _mode=$(initoverlayfs_mode)
+    _bin="${initoverlayfs_bin:-${dracutsysrootdir-}/usr/sbin/initoverlayfs}"
+
+    if [[ ! -x $_bin ]]; then
+        dfatal "initoverlayfs: $_bin is missing (install the initoverlayfs package)"
+        return 1
+    fi
+    inst_binary "$_bin" /usr/sbin/initoverlayfs
+
+    local _conf="${initoverlayfs_conf:-${dracutsysrootdir-}/etc/initoverlayfs.conf}"
+    if [[ -r $_conf ]]; then
+        inst_simple "$_conf" /etc/initoverlayfs.conf
+    else
+        dwarn "initoverlayfs: $_conf is missing; the boot-time program will use its defaults"
+    fi
+
+    # Mount points: the boot filesystem, the erofs image, the overlay's
+    # upper/work, and the new root.
+    for _d in /boot /initrofs /overlay /initoverlayfs /dev /proc /sys /run /tmp; do
+        inst_dir "$_d"
+    done
+
+    # Tools the boot-time program runs and the kernel calls (request_module).
+    inst_multiple -o modprobe kmod
+    inst_multiple -o /etc/modprobe.d/*.conf /usr/lib/modprobe.d/*.conf
+
+    # systemd needs /etc/initrd-release to run as an initrd (usually made by
+    # dracut's base module, which this mini image does not include).
+    if [[ ! -e ${initdir}/usr/lib/initrd-release ]]; then
+        mkdir -p "${initdir}/usr/lib" "${initdir}/etc"
+        {
+            if [[ -r ${dracutsysrootdir-}/etc/os-release ]]; then
+                grep -hE -ve '^VERSION=' -ve '^PRETTY_NAME' "${dracutsysrootdir-}/etc/os-release"
+            fi
+            echo 'VARIANT="initoverlayfs mini initramfs"'
+            echo 'VARIANT_ID=initoverlayfs'
+        } > "${initdir}/usr/lib/initrd-release"
+        ln -sf ../usr/lib/initrd-release "${initdir}/etc/initrd-release"
+    fi
+
+    if [[ $_mode == systemd ]]; then
+        local _unit
+        for _unit in pre-initoverlayfs.target pre-initoverlayfs.service pre-initoverlayfs-switch-root.service; do
+            inst_simple "${initoverlayfs_unitdir:-${dracutsysrootdir-}$systemdsystemunitdir}/$_unit" \
+                "$systemdsystemunitdir/$_unit" || {
+                dfatal "initoverlayfs: unit $_unit is missing"
+                return 1
+            }
+        done
+        # Our target is the mini initramfs' default target (the systemd module
+        # set multi-user.target; initrd.target is not in this image).
+        ln_r "$systemdsystemunitdir/pre-initoverlayfs.target" "$systemdsystemunitdir/default.target"
+        $SYSTEMCTL -q --root "$initdir" set-default pre-initoverlayfs.target
+        # Loaded by systemd-modules-load.service before we run.
+        mkdir -p "${initdir}/etc/modules-load.d"
+        initoverlayfs_fs_modules | tr ' ' '\n' > "${initdir}/etc/modules-load.d/initoverlayfs.conf"
+        inst_multiple -o systemctl
+    else
+        # pid1 mode: the kernel runs initoverlayfs as /init; it loads modules
+        # with modprobe itself and switches root on its own.
+        ln_r /usr/sbin/initoverlayfs /init
+        ln_r /usr/sbin/initoverlayfs /sbin/init
+    fi
+    return 0
+}

@@ -1,0 +1,66 @@
+//! [`build`]: both artefacts for one kernel, from the `[build]` argvs.
+
+use std::fs::File;
+
+use anyhow::{Context, Result};
+
+use crate::chroot::{self, BindMounts};
+use crate::{dracut, erofs, extract, fsutil, hashing, BuildReport, BuildRequest};
+
+/// Builds the erofs image and the mini initramfs for `req.kver`.
+///
+/// Steps: check `mkfs.erofs` (in the root) offers the configured
+/// compression; make a work directory in the root's `/var/tmp`; bind-mount
+/// /proc /sys /dev when the root is not `/` (undone on return, also on
+/// error); run both builders concurrently; extract the full initramfs
+/// safely; `mkfs.erofs` it (UUID from the initramfs hash, reproducible);
+/// write `image_out` and `initrd_out` durably (fsynced).
+///
+/// Errors: a builder fails (command line + stderr tail), the full initramfs
+/// is unreadable or hostile, or mkfs/fsck fail.
+pub fn build(req: &BuildRequest) -> Result<BuildReport> {
+    let root = req.root;
+    let compression = req.config.image.compression;
+    let mkfs = erofs::detect_in(root)?;
+    mkfs.check(&compression)?;
+    let var_tmp = root.join("var/tmp");
+    std::fs::create_dir_all(&var_tmp)
+        .with_context(|| format!("cannot create {}", var_tmp.display()))?;
+    let work = tempfile::Builder::new()
+        .prefix("initoverlayfs-build.")
+        .tempdir_in(&var_tmp)
+        .with_context(|| format!("cannot create a work directory in {}", var_tmp.display()))?;
+    let full = work.path().join("full.cpio");
+    let mini = work.path().join("initrd.img");
+
+    let full_bytes;
+    let image_bytes;
+    {
+        let _mounts = BindMounts::new(root)?;
+        dracut::run_builds(root, &req.config.build, req.kver, &full, &mini, req.verbose)?;
+        full_bytes = std::fs::metadata(&full)?.len();
+        let input = File::open(&full).with_context(|| format!("cannot open {}", full.display()))?;
+        let mut hashing = hashing::HashingReader::new(input);
+        let ex = extract::extract_to_temp(&mut hashing, work.path())
+            .with_context(|| format!("cannot extract the full initramfs {}", full.display()))?;
+        let uuid = hashing::uuid_from_hash(&hashing.hash());
+        image_bytes = if chroot::is_live(root) {
+            // The host's mkfs.erofs can write next to image_out directly.
+            let tmp = fsutil::temp_next_to(req.image_out)?;
+            erofs::mkfs_in(root, &mkfs, &ex.tree, tmp.path(), &compression, &uuid)?;
+            fsutil::persist(tmp, req.image_out)?
+        } else {
+            // The root's mkfs.erofs writes inside the root; then copy out.
+            let staged = work.path().join("image.erofs");
+            erofs::mkfs_in(root, &mkfs, &ex.tree, &staged, &compression, &uuid)?;
+            fsutil::copy_durable(&staged, req.image_out)?
+        };
+    }
+    let initrd_bytes = fsutil::copy_durable(&mini, req.initrd_out)?;
+    Ok(BuildReport {
+        full_initramfs_bytes: full_bytes,
+        image_bytes,
+        initrd_bytes,
+        compression,
+    })
+}
