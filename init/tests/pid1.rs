@@ -1,0 +1,207 @@
+//! The real pid1 path, as far as a host can take it: the binary runs as pid 1
+//! of a fresh pid + mount namespace, chrooted into a tmpfs "initramfs"
+//! (itself, its libraries and `/etc/initoverlayfs.conf`). It mounts the API
+//! filesystems, finds the boot filesystem by `UUID=` through
+//! `/sys/class/block` and superblock probing (an ext4 image on a loop
+//! device), loop-mounts the erofs image under the overlay, switches root,
+//! empties the old tmpfs root and execs the image's `/sbin/init` with its
+//! arguments. The image's init (a dash script) reports what it sees.
+//!
+//! Skips (printing why) when not root, or without loop devices, unshare,
+//! losetup, mkfs.ext4 -d, mkfs.erofs, or kernel erofs/overlay support.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_initoverlayfs");
+
+fn missing_capability() -> Option<String> {
+    if unsafe { libc::geteuid() } != 0 {
+        return Some("not root".into());
+    }
+    if !Path::new("/dev/loop-control").exists() {
+        return Some("no /dev/loop-control".into());
+    }
+    for tool in [
+        "unshare",
+        "mkfs.erofs",
+        "mkfs.ext4",
+        "losetup",
+        "chroot",
+        "ldd",
+        "dash",
+    ] {
+        if Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .map_or(true, |o| !o.status.success())
+        {
+            return Some(format!("{tool} is not installed"));
+        }
+    }
+    let fs = fs::read_to_string("/proc/filesystems").unwrap_or_default();
+    for want in ["erofs", "overlay", "tmpfs", "ext4"] {
+        if !fs
+            .lines()
+            .any(|l| l.split_whitespace().last() == Some(want))
+        {
+            return Some(format!(
+                "the kernel has no {want} (not in /proc/filesystems)"
+            ));
+        }
+    }
+    None
+}
+
+/// Copies `bin` to `root` at `dest`, with the shared libraries ldd lists at
+/// their own paths.
+fn install_with_libs(bin: &Path, root: &Path, dest: &str) {
+    let target = root.join(dest.trim_start_matches('/'));
+    fs::create_dir_all(target.parent().unwrap()).unwrap();
+    fs::copy(bin, &target).unwrap();
+    fs::set_permissions(&target, fs::Permissions::from_mode(0o755)).unwrap();
+    let out = Command::new("ldd").arg(bin).output().unwrap();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let lib = line.split_whitespace().find(|w| w.starts_with('/'));
+        if let Some(lib) = lib {
+            let to = root.join(lib.trim_start_matches('/'));
+            fs::create_dir_all(to.parent().unwrap()).unwrap();
+            fs::copy(lib, &to).unwrap();
+        }
+    }
+}
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn pid1_finds_bootfs_switches_root_and_execs_init() {
+    if let Some(why) = missing_capability() {
+        eprintln!("SKIP: {why}");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+
+    // The erofs image: dash, its libraries and an init script.
+    let image_tree = d.join("image");
+    install_with_libs(Path::new("/bin/dash"), &image_tree, "/bin/sh");
+    fs::create_dir_all(image_tree.join("sbin")).unwrap();
+    fs::write(
+        image_tree.join("sbin/init"),
+        "#!/bin/sh\n\
+         echo \"INIT pid=$$ args=$*\"\n\
+         [ -f /boot/test.img ] && echo BOOT_VISIBLE\n\
+         [ -e /initoverlayfs ] || echo NO_NESTED_ROOT\n\
+         while read -r id parent majmin root mnt opts rest; do echo \"MNT $mnt ${rest#*- }\"; done < /proc/self/mountinfo\n",
+    )
+    .unwrap();
+    fs::set_permissions(
+        image_tree.join("sbin/init"),
+        fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+
+    // The boot filesystem: ext4 holding the image, with a UUID unique to this run.
+    let boot_tree = d.join("boottree");
+    fs::create_dir_all(&boot_tree).unwrap();
+    run(Command::new("mkfs.erofs")
+        .arg("--quiet")
+        .arg(boot_tree.join("test.img"))
+        .arg(&image_tree));
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let uuid = format!(
+        "{:08x}-{:04x}-4000-8000-{:012x}",
+        std::process::id(),
+        nanos as u16,
+        nanos as u64 & 0xffff_ffff_ffff
+    );
+    let boot_img = d.join("boot.ext4");
+    run(Command::new("mkfs.ext4")
+        .args(["-q", "-F", "-U", &uuid, "-d"])
+        .arg(&boot_tree)
+        .arg(&boot_img)
+        .arg("16M"));
+
+    // The mini "initramfs": us as /init, plus the config.
+    let stage = d.join("stage");
+    install_with_libs(Path::new(BIN), &stage, "/init");
+    fs::create_dir_all(stage.join("etc")).unwrap();
+    fs::write(
+        stage.join("etc/initoverlayfs.conf"),
+        format!("[boot]\nbootfs = \"UUID={uuid}\"\ntimeout = 10\n[image]\npath = \"/test.img\"\n[init]\nmode = \"pid1\"\n"),
+    )
+    .unwrap();
+
+    let (t, t2) = (d.join("initramfs"), d.join("initramfs-view"));
+    fs::create_dir_all(&t).unwrap();
+    fs::create_dir_all(&t2).unwrap();
+    // Outer namespace: a tmpfs root (seen again through a bind at T2, so the
+    // cleanup of the old root can be checked), the boot disk on a loop device,
+    // then the inner pid + mount namespace with our binary as pid 1.
+    let script = r#"
+set -e
+mount -t tmpfs -o mode=0755 tmpfs "$T"
+mount --bind "$T" "$T2"
+cp -a "$STAGE/." "$T/"
+loop=$(losetup -f --show "$BOOTIMG")
+trap 'losetup -d "$loop"' EXIT
+set +e
+unshare -m -p -f --propagation private chroot "$T" /init single --foo=bar
+echo "INNER_RC=$?"
+for f in "$T2"/* "$T2"/.[!.]*; do [ -e "$f" ] && echo "LEFT ${f#$T2/}"; done
+true
+"#;
+    let out = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", script])
+        .env("T", &t)
+        .env("T2", &t2)
+        .env("STAGE", &stage)
+        .env("BOOTIMG", &boot_img)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let ctx = format!("stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(out.status.success(), "{ctx}");
+    assert!(stdout.contains("INIT pid=1 args=single --foo=bar"), "{ctx}");
+    assert!(stdout.contains("INNER_RC=0"), "{ctx}");
+    assert!(stdout.contains("BOOT_VISIBLE"), "{ctx}");
+    assert!(stdout.contains("NO_NESTED_ROOT"), "{ctx}");
+    let mnt = |path: &str, fstype: &str| {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.starts_with(&format!("MNT {path} {fstype} "))),
+            "{path} is not {fstype}: {ctx}"
+        )
+    };
+    mnt("/", "overlay");
+    mnt("/boot", "ext4");
+    mnt("/proc", "proc");
+    mnt("/sys", "sysfs");
+    mnt("/dev", "devtmpfs");
+    mnt("/run", "tmpfs");
+    // The old tmpfs root was emptied, except the two mount points that stay
+    // under it (the image and the overlay's tmpfs).
+    let mut left: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("LEFT "))
+        .collect();
+    left.sort();
+    assert_eq!(left, vec!["initrofs", "overlay"], "{ctx}");
+    assert!(!stderr.contains("initoverlayfs: error"), "{ctx}");
+    eprintln!("{ctx}");
+}
