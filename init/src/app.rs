@@ -2,8 +2,8 @@
 //! order and apply the failure policy ([`crate::failure`]).
 //!
 //! Steps and the names that start their failure lines: `early mounts`,
-//! `read config`, `load modules`, `find bootfs`, `make mounts private`,
-//! `mount bootfs`, `check bootfs` (test mode), `attach image`, `mount image`,
+//! `read config`, `load modules`, `find bootfs`, `mount bootfs`,
+//!, `check bootfs` (test mode), `attach image`, `mount image`,
 //! `mount overlay`, `move boot`, `switch root`, `exec init`.
 //!
 //! Log lines worth grepping (kmsg in pid1 mode, stderr otherwise):
@@ -144,6 +144,9 @@ pub fn run(cli: &Cli, mode: &Mode) -> Result<()> {
     if let Some(d) = overrides.debug {
         log::set_debug(d);
     }
+    if let Some(shell) = overrides.shell {
+        failure::set_emergency_shell(shell);
+    }
     for w in &overrides.warnings {
         warn!("kernel command line: {w}");
     }
@@ -216,16 +219,20 @@ pub fn run(cli: &Cli, mode: &Mode) -> Result<()> {
             info!("found {spec} at {}", node.display());
             Ok(node)
         })?;
-        step("make mounts private", || {
-            mounts::make_rprivate(Path::new("/"))
-        })?;
+        // Before any of our mounts exist, so they are all created private.
+        if let Err(e) = mounts::make_private(Path::new("/")) {
+            warn!("{e:#}; moving /boot may fail");
+        }
         step("mount bootfs", || {
-            setup::mount_bootfs(
-                &layout,
-                &device,
-                config.boot.bootfstype.as_deref(),
-                &mut stack,
-            )
+            let fstype = match &config.boot.bootfstype {
+                Some(t) => t.clone(),
+                None => {
+                    let t = setup::detect_fstype(&device)?;
+                    modprobe.load(std::slice::from_ref(&t));
+                    t
+                }
+            };
+            setup::mount_bootfs(&layout, &device, &fstype, &mut stack)
         })?;
     }
 

@@ -7,6 +7,7 @@
 //! | `rd.initoverlayfs.image=PATH` | `[image] path` |
 //! | `rd.initoverlayfs.timeout=SECONDS` | `[boot] timeout` |
 //! | `rd.initoverlayfs.debug[=1\|0]` | debug logging |
+//! | `rd.initoverlayfs.shell=0\|1` | pid1 failure: emergency shell (default 1) or straight to the reboot |
 //!
 //! Values may be double-quoted (`"LABEL=my boot"`) as the kernel allows; the
 //! last occurrence of a word wins. Bad values and unknown
@@ -28,6 +29,8 @@ pub struct Overrides {
     pub timeout: Option<u64>,
     /// `rd.initoverlayfs.debug`.
     pub debug: Option<bool>,
+    /// `rd.initoverlayfs.shell`.
+    pub shell: Option<bool>,
     /// Problems with words we ignored, one human-readable line each.
     pub warnings: Vec<String>,
 }
@@ -98,8 +101,9 @@ pub fn parse(text: &str) -> Overrides {
                     .warnings
                     .push(format!("ignoring {word:?}: timeout must be whole seconds")),
             },
-            "debug" => match parse_bool(value.unwrap_or("")) {
-                Some(b) => o.debug = Some(b),
+            "debug" | "shell" => match parse_bool(value.unwrap_or("")) {
+                Some(b) if key == "debug" => o.debug = Some(b),
+                Some(b) => o.shell = Some(b),
                 None => o
                     .warnings
                     .push(format!("ignoring {word:?}: expected 0 or 1")),
@@ -168,10 +172,12 @@ mod tests {
     fn last_word_wins_and_bad_values_warn() {
         let o = parse(
             "rd.initoverlayfs.timeout=3 rd.initoverlayfs.timeout=9 rd.initoverlayfs.timeout=x \
-             rd.initoverlayfs.debug=0 rd.initoverlayfs.bootfs= rd.initoverlayfs.colour=red",
+             rd.initoverlayfs.debug=0 rd.initoverlayfs.bootfs= rd.initoverlayfs.colour=red \
+             rd.initoverlayfs.shell=0",
         );
         assert_eq!(o.timeout, Some(9));
         assert_eq!(o.debug, Some(false));
+        assert_eq!(o.shell, Some(false));
         assert_eq!(o.bootfs, None);
         assert_eq!(o.warnings.len(), 3, "{:?}", o.warnings);
         assert!(o.warnings[0].contains("timeout=x"));

@@ -10,19 +10,29 @@
 //! * pid1 mode, where returning would panic the kernel: start an emergency
 //!   shell on `/dev/console` — the image's `/bin/sh` (chrooted into
 //!   `/initoverlayfs`) when the image got mounted, else the initramfs'
-//!   `/bin/sh` — and reboot when it exits; with no shell, wait
+//!   `/bin/sh` — and reboot when it exits; with no shell (or
+//!   `rd.initoverlayfs.shell=0`), wait
 //!   [`REBOOT_DELAY`] and reboot (`RB_AUTOBOOT`), so boot counting or a user
 //!   at the boot menu can pick another entry. Never returns.
 
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::{error, log, sys};
 
 /// How long the failure line stays on screen before the reboot.
 pub const REBOOT_DELAY: Duration = Duration::from_secs(10);
+
+static EMERGENCY_SHELL: AtomicBool = AtomicBool::new(true);
+
+/// Whether a pid1 failure may start an emergency shell
+/// (`rd.initoverlayfs.shell=0` turns it off, e.g. for unattended VM tests).
+pub fn set_emergency_shell(allowed: bool) {
+    EMERGENCY_SHELL.store(allowed, Ordering::Relaxed);
+}
 
 /// Prints the failure line for `err`.
 pub fn report(err: &anyhow::Error) {
@@ -88,7 +98,9 @@ fn run_shell(sh: &str, chroot_to: Option<&Path>) -> bool {
 pub fn pid1(err: &anyhow::Error, merged: &Path) -> ! {
     report(err);
     let image_sh = merged.join("bin/sh");
-    let ran = if image_sh.exists() {
+    let ran = if !EMERGENCY_SHELL.load(Ordering::Relaxed) {
+        false
+    } else if image_sh.exists() {
         error!(
             "starting emergency shell from the image ({}); exit it to reboot",
             image_sh.display()

@@ -28,10 +28,12 @@ pub fn mount(
     })
 }
 
-/// Makes the mount at `target` and everything below it private
-/// (`mount --make-rprivate`), so `MS_MOVE` is allowed under it.
-pub fn make_rprivate(target: &Path) -> Result<()> {
-    sys::mount(None, target, None, libc::MS_REC | libc::MS_PRIVATE, None)
+/// Makes the mount at `target` private (`mount --make-private`, not
+/// recursive): the kernel refuses `MS_MOVE` of a mount whose parent is
+/// shared (systemd makes `/` shared at startup), and mounts created below a
+/// private mount are private too.
+pub fn make_private(target: &Path) -> Result<()> {
+    sys::mount(None, target, None, libc::MS_PRIVATE, None)
         .with_context(|| format!("make {} private", target.display()))
 }
 

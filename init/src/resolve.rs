@@ -224,11 +224,6 @@ impl Resolver {
         }
     }
 
-    /// The filesystem on the device node `node` (for detecting the bootfs type).
-    pub fn probe_node(node: &Path) -> Option<FsInfo> {
-        superblock::probe(node).ok().flatten()
-    }
-
     fn check_hint(&mut self, spec: &DeviceSpec, hint: &str) -> Option<PathBuf> {
         let name = hint.strip_prefix("/dev/")?;
         let d = self

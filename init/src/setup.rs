@@ -54,29 +54,30 @@ fn mkdir(path: &Path) -> Result<()> {
     fs::create_dir_all(path).with_context(|| format!("cannot create directory {}", path.display()))
 }
 
-/// Mounts `device` read-write on `/boot`. `fstype`: from the config, or
-/// detected from the superblock when unset (ext2/3 are mounted by the ext4
-/// driver). Errors: undetectable type, or the mount error.
+/// The filesystem type to mount `device` with, from its superblock (ext2/3
+/// are mounted by the ext4 driver). Errors: not a supported filesystem.
+pub fn detect_fstype(device: &Path) -> Result<String> {
+    match crate::superblock::probe(device) {
+        Ok(Some(info)) if info.fstype.starts_with("ext") => Ok("ext4".to_string()),
+        Ok(Some(info)) => Ok(info.fstype.to_string()),
+        Ok(None) => bail!(
+            "{}: unknown filesystem type; set [boot] bootfstype or rd.initoverlayfs.bootfstype=",
+            device.display()
+        ),
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", device.display())),
+    }
+}
+
+/// Mounts `device` read-write on `/boot` as `fstype`.
 pub fn mount_bootfs(
     layout: &Layout,
     device: &Path,
-    fstype: Option<&str>,
+    fstype: &str,
     stack: &mut MountStack,
 ) -> Result<()> {
-    let fstype = match fstype {
-        Some(t) => t.to_string(),
-        None => match crate::resolve::Resolver::probe_node(device) {
-            Some(info) if info.fstype.starts_with("ext") => "ext4".to_string(),
-            Some(info) => info.fstype.to_string(),
-            None => bail!(
-                "{}: unknown filesystem type; set [boot] bootfstype or rd.initoverlayfs.bootfstype=",
-                device.display()
-            ),
-        },
-    };
     let target = layout.boot();
     mkdir(&target)?;
-    mounts::mount(&device.to_string_lossy(), &target, &fstype, 0, None)?;
+    mounts::mount(&device.to_string_lossy(), &target, fstype, 0, None)?;
     stack.push(&target);
     info!(
         "mounted {} ({fstype}) on {}",
