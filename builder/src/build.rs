@@ -47,12 +47,28 @@ pub fn build(req: &BuildRequest) -> Result<BuildReport> {
         image_bytes = if chroot::is_live(root) {
             // The host's mkfs.erofs can write next to image_out directly.
             let tmp = fsutil::temp_next_to(req.image_out)?;
-            erofs::mkfs_in(root, &mkfs, &ex.tree, tmp.path(), &compression, &uuid)?;
+            erofs::mkfs_in(
+                root,
+                &mkfs,
+                &ex.tree,
+                tmp.path(),
+                &compression,
+                &uuid,
+                u64::from(ex.stats.max_mtime),
+            )?;
             fsutil::persist(tmp, req.image_out)?
         } else {
             // The root's mkfs.erofs writes inside the root; then copy out.
             let staged = work.path().join("image.erofs");
-            erofs::mkfs_in(root, &mkfs, &ex.tree, &staged, &compression, &uuid)?;
+            erofs::mkfs_in(
+                root,
+                &mkfs,
+                &ex.tree,
+                &staged,
+                &compression,
+                &uuid,
+                u64::from(ex.stats.max_mtime),
+            )?;
             fsutil::copy_durable(&staged, req.image_out)?
         };
     }

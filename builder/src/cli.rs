@@ -121,5 +121,11 @@ pub fn initramfs_to_erofs(file: &Path, image: &Path, compression: &Compression) 
     let ex = extract::extract_to_temp(&mut hashing, &parent)
         .with_context(|| format!("cannot extract {}", file.display()))?;
     let uuid = hashing::uuid_from_hash(&hashing.hash());
-    erofs::build_image(&ex.tree, image, compression, &uuid)
+    erofs::build_image(
+        &ex.tree,
+        image,
+        compression,
+        &uuid,
+        u64::from(ex.stats.max_mtime),
+    )
 }

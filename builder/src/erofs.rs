@@ -4,9 +4,11 @@
 //! Facts (erofs-utils sources): 1.5 prints its version on the first line of a
 //! bare `mkfs.erofs` run (no `-V`) and lists "Available compressors are: …"
 //! in `--help`; 1.6+ has `-V` ("mkfs.erofs (erofs-utils) 1.8.2" followed by
-//! "available compressors: …"). From 1.7 `-T` alone fixes every file's time
-//! unless `--mkfs-time` is given; 1.5 fixes them with `-T` unless
-//! `--preserve-mtime` follows.
+//! "available compressors: …"). `-T` gives every file the same time in 1.5
+//! (even with `--preserve-mtime`, measured); `SOURCE_DATE_EPOCH` fixes the
+//! build time and, with `--preserve-mtime`, keeps per-file mtimes (measured
+//! on 1.5: byte-identical images across runs). Newer versions clamp file
+//! times to `SOURCE_DATE_EPOCH`, so we pass the newest mtime of the tree.
 
 use std::path::Path;
 use std::process::Command;
@@ -157,32 +159,21 @@ pub fn detect_in(root: &Path) -> Result<MkfsErofs> {
     })
 }
 
-/// Whether this mkfs.erofs has the 1.7+ `--mkfs-time` option (see module docs).
-fn has_mkfs_time(root: &Path) -> bool {
-    all_output(chroot::command(root, "mkfs.erofs").arg("--help"))
-        .map(|h| h.contains("--mkfs-time"))
-        .unwrap_or(false)
-}
-
-/// The reproducibility and content flags: fixed build time 0 with per-file
-/// mtimes kept, fixed UUID, owners kept, no xattrs (the host's SELinux
-/// labels of the extracted tree must not leak into the image).
-pub fn reproducible_args(uuid: &str, mkfs_time: bool) -> Vec<String> {
+/// The reproducibility and content flags: per-file mtimes kept, fixed UUID,
+/// owners kept, no xattrs (the host's SELinux labels of the extracted tree
+/// must not leak into the image). The build time comes from
+/// `SOURCE_DATE_EPOCH` (see [`mkfs_in`]).
+pub fn reproducible_args(uuid: &str) -> Vec<String> {
     vec![
-        "-T0".into(),
-        if mkfs_time {
-            "--mkfs-time"
-        } else {
-            "--preserve-mtime"
-        }
-        .into(),
+        "--preserve-mtime".into(),
         format!("-U{uuid}"),
         "-x-1".into(),
     ]
 }
 
 /// Runs `mkfs.erofs` inside `root` on `tree` writing `out` (both host paths
-/// below `root`), then `fsck.erofs` on it when that tool exists.
+/// below `root`), then `fsck.erofs` on it when that tool exists. `epoch`
+/// (seconds) is the image build time: pass the newest mtime in the tree.
 ///
 /// Errors: the compression is not offered, or mkfs/fsck fail (with their
 /// command line and stderr).
@@ -193,10 +184,12 @@ pub fn mkfs_in(
     out: &Path,
     compression: &Compression,
     uuid: &str,
+    epoch: u64,
 ) -> Result<()> {
     mkfs.check(compression)?;
     let mut cmd = chroot::command(root, "mkfs.erofs");
-    cmd.args(reproducible_args(uuid, has_mkfs_time(root)));
+    cmd.env("SOURCE_DATE_EPOCH", epoch.to_string());
+    cmd.args(reproducible_args(uuid));
     if compression.algorithm != Algorithm::None {
         cmd.arg(format!("-z{compression}"));
     }
@@ -239,16 +232,27 @@ pub fn fsck_in(root: &Path, image: &Path) -> Result<()> {
 /// `mkfs.erofs` with reproducible flags, `fsck.erofs`, fsync, rename.
 /// Returns the image size in bytes.
 ///
+/// `epoch`: the build time, see [`mkfs_in`].
+///
 /// Errors: as [`mkfs_in`], or writing next to `image` fails.
 pub fn build_image(
     tree: &Path,
     image: &Path,
     compression: &Compression,
     uuid: &str,
+    epoch: u64,
 ) -> Result<u64> {
     let mkfs = detect()?;
     let tmp = fsutil::temp_next_to(image)?;
-    mkfs_in(Path::new("/"), &mkfs, tree, tmp.path(), compression, uuid)?;
+    mkfs_in(
+        Path::new("/"),
+        &mkfs,
+        tree,
+        tmp.path(),
+        compression,
+        uuid,
+        epoch,
+    )?;
     fsutil::persist(tmp, image)
 }
 

@@ -43,6 +43,8 @@ pub struct ExtractStats {
     pub hardlinks: u64,
     /// Bytes of file data written.
     pub bytes: u64,
+    /// Newest mtime of any entry (seconds since the epoch).
+    pub max_mtime: u32,
 }
 
 /// Splits an archive name into path components, refusing hostile names.
@@ -217,6 +219,7 @@ impl Extractor {
     /// unsupported file type, or a failing system call (named).
     pub fn entry(&mut self, archive: usize, h: &Header, data: &mut dyn Read) -> Result<()> {
         self.stats.entries += 1;
+        self.stats.max_mtime = self.stats.max_mtime.max(h.mtime);
         if archive != self.links_archive {
             self.links.clear();
             self.links_archive = archive;

@@ -1,0 +1,136 @@
+//! Round trip: pack a tree → initramfs → extract → mkfs.erofs → loop-mount
+//! (root, in a private mount namespace via `unshare -m`) → compare types,
+//! modes, owners, mtimes, device numbers and contents with the packed tree.
+//! Also: the same input gives a byte-identical image.
+
+mod common;
+
+use std::fs;
+use std::process::Command;
+
+use common::*;
+use initoverlayfs_builder::cli::initramfs_to_erofs;
+use initoverlayfs_builder::erofs;
+
+/// Why a loop mount of erofs cannot run here, if it cannot.
+fn mount_unavailable() -> Option<String> {
+    if !is_root() {
+        return Some("not root".into());
+    }
+    if !have("unshare") || !have("mkfs.erofs") {
+        return Some("unshare or mkfs.erofs missing".into());
+    }
+    let fs = fs::read_to_string("/proc/filesystems").unwrap_or_default();
+    if !fs.lines().any(|l| l.trim_end().ends_with("erofs")) {
+        return Some("the kernel has no erofs".into());
+    }
+    if !std::path::Path::new("/dev/loop-control").exists() {
+        return Some("no /dev/loop-control".into());
+    }
+    None
+}
+
+#[test]
+fn extract_erofs_mount_compare() {
+    if let Some(why) = mount_unavailable() {
+        eprintln!("SKIP: {why}");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let src = sample_tree(tmp.path());
+    let expect = describe(&src);
+    let mut img = compress(&pack(&src, "newc"), "zstd -q -c");
+    img.extend_from_slice(&[0u8; 16]);
+    let file = tmp.path().join("initramfs.img");
+    fs::write(&file, &img).unwrap();
+    let mkfs = erofs::detect().unwrap();
+    for c in mkfs.compressors.iter().take(2) {
+        let compression = c.as_str().parse().unwrap();
+        let image = tmp.path().join(format!("image-{}.erofs", c.as_str()));
+        let size = initramfs_to_erofs(&file, &image, &compression).unwrap();
+        assert_eq!(size, fs::metadata(&image).unwrap().len());
+        let mnt = tmp.path().join("mnt");
+        fs::create_dir_all(&mnt).unwrap();
+        let out = Command::new("unshare")
+            .args(["-m", "--propagation", "private", "sh", "-c"])
+            .arg(format!(
+                "mount -t erofs -o loop,ro {img} {mnt} && sh {script} {mnt}",
+                img = image.display(),
+                mnt = mnt.display(),
+                script = describe_script().display()
+            ))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            expect,
+            "compression {}",
+            c.as_str()
+        );
+        // The mount lived in the private namespace only.
+        assert_eq!(fs::read_dir(&mnt).unwrap().count(), 0);
+    }
+}
+
+#[test]
+fn same_input_gives_identical_image() {
+    if !have("mkfs.erofs") {
+        eprintln!("SKIP: mkfs.erofs missing");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let src = sample_tree(tmp.path());
+    let file = tmp.path().join("initramfs.img");
+    fs::write(&file, compress(&pack(&src, "newc"), "gzip -c")).unwrap();
+    let a = tmp.path().join("a.erofs");
+    let b = tmp.path().join("b.erofs");
+    let c = "lz4hc".parse().unwrap();
+    initramfs_to_erofs(&file, &a, &c).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    initramfs_to_erofs(&file, &b, &c).unwrap();
+    assert!(
+        fs::read(&a).unwrap() == fs::read(&b).unwrap(),
+        "images differ"
+    );
+    // No temporary files left next to the images.
+    let left: Vec<_> = fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn unsupported_compression_is_refused_before_work() {
+    if !have("mkfs.erofs") {
+        eprintln!("SKIP: mkfs.erofs missing");
+        return;
+    }
+    let mkfs = erofs::detect().unwrap();
+    let missing = initoverlayfs::config::Algorithm::ALL
+        .into_iter()
+        .find(|a| !mkfs.compressors.contains(a));
+    let Some(missing) = missing else {
+        eprintln!("SKIP: this mkfs.erofs offers every compressor");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("i.img");
+    fs::write(&file, newc(&[("f", 0o100644, b"x")])).unwrap();
+    let err = initramfs_to_erofs(
+        &file,
+        &tmp.path().join("x.erofs"),
+        &missing.as_str().parse().unwrap(),
+    )
+    .unwrap_err();
+    assert!(
+        format!("{err:#}").contains("cannot compress with"),
+        "{err:#}"
+    );
+}
