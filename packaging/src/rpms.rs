@@ -48,16 +48,17 @@ pub fn isa(arch: &str) -> Result<&'static str> {
     })
 }
 
-fn dependency(dep: &Dep) -> Result<rpm::Dependency> {
+fn dependency(dep: &Dep, isa: &str) -> Result<rpm::Dependency> {
+    let name = dep.name_for(isa);
     Ok(match &dep.version {
-        None => rpm::Dependency::any(&dep.name),
+        None => rpm::Dependency::any(name),
         Some((op, v)) => match op.as_str() {
-            "=" => rpm::Dependency::eq(&dep.name, v),
-            ">=" => rpm::Dependency::greater_eq(&dep.name, v),
-            "<=" => rpm::Dependency::less_eq(&dep.name, v),
-            ">" => rpm::Dependency::greater(&dep.name, v),
-            "<" => rpm::Dependency::less(&dep.name, v),
-            _ => bail!("unknown dependency operator {op:?} for {}", dep.name),
+            "=" => rpm::Dependency::eq(name, v),
+            ">=" => rpm::Dependency::greater_eq(name, v),
+            "<=" => rpm::Dependency::less_eq(name, v),
+            ">" => rpm::Dependency::greater(name, v),
+            "<" => rpm::Dependency::less(name, v),
+            _ => bail!("unknown dependency operator {op:?} for {name}"),
         },
     })
 }
@@ -165,13 +166,13 @@ pub fn build_package(
             .with_context(|| format!("cannot add {dest}"))?;
     }
     for dep in &meta.requires {
-        b.requires(dependency(dep)?);
+        b.requires(dependency(dep, isa(arch)?)?);
     }
     for r in requires {
         b.requires(rpm::Dependency::any(r));
     }
     for dep in &meta.recommends {
-        b.recommends(dependency(dep)?);
+        b.recommends(dependency(dep, isa(arch)?)?);
     }
     b.build()
         .with_context(|| format!("cannot build package {sub}"))

@@ -20,7 +20,7 @@ use crate::files::Subpackage;
 /// A dependency as written in a `Requires:`/`Recommends:` line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dep {
-    /// Package or capability name.
+    /// Package or capability name; may end in `%{?_isa}` (see [`Dep::name_for`]).
     pub name: String,
     /// Comparison and version (`("=", "0.1.0-1")`), if any.
     pub version: Option<(String, String)>,
@@ -99,6 +99,21 @@ fn subpackage(arg: Option<&str>) -> Result<Subpackage> {
         Some("init") => Ok(Subpackage::Init),
         Some("builder") => Ok(Subpackage::Builder),
         Some(other) => bail!("unknown subpackage {other:?} in the spec"),
+    }
+}
+
+impl Dep {
+    /// The name with `%{?_isa}` expanded for `isa` (`x86-64`: `foo(x86-64)`).
+    pub fn name_for(&self, isa: &str) -> String {
+        self.name.replace("%{?_isa}", &format!("({isa})"))
+    }
+
+    /// The dependency as `rpm -qpR` prints it, for `isa`.
+    pub fn display_for(&self, isa: &str) -> String {
+        match &self.version {
+            Some((op, v)) => format!("{} {op} {v}", self.name_for(isa)),
+            None => self.name_for(isa),
+        }
     }
 }
 
@@ -406,7 +421,7 @@ Release: 3%{?dist}
 Summary: main one
 License: MIT
 URL: https://example.org
-Requires: %{name}-init = %{version}-%{release}
+Requires: %{name}-init%{?_isa} = %{version}-%{release}
 Recommends: zstd
 
 %description
@@ -442,7 +457,11 @@ Builder text.
         );
         let main = s.package(Subpackage::Main);
         assert_eq!(main.description, "Main text.");
-        assert_eq!(main.requires[0].name, "x-init");
+        assert_eq!(main.requires[0].name, "x-init%{?_isa}");
+        assert_eq!(
+            main.requires[0].display_for("x86-64"),
+            "x-init(x86-64) = 1.2-3"
+        );
         assert_eq!(main.requires[0].version, Some(("=".into(), "1.2-3".into())));
         assert_eq!(main.recommends[0].name, "zstd");
         assert_eq!(s.package(Subpackage::Init).license, "MIT");
