@@ -57,7 +57,11 @@ impl Entry {
             let sep = &rest[..rest.len() - value.len()];
             lines.push(Line::Pair {
                 key: key.to_string(),
-                sep: if sep.is_empty() { " ".into() } else { sep.into() },
+                sep: if sep.is_empty() {
+                    " ".into()
+                } else {
+                    sep.into()
+                },
                 value: value.trim_end().to_string(),
             });
         }
@@ -167,8 +171,7 @@ pub fn entry_id(file_name: &str) -> &str {
 mod tests {
     use super::*;
 
-    const FEDORA: &str =
-        include_str!("../tests/fixtures/bls/fedora-6.5.6-300.fc39.x86_64.conf");
+    const FEDORA: &str = include_str!("../tests/fixtures/bls/fedora-6.5.6-300.fc39.x86_64.conf");
 
     #[test]
     fn fedora_entry_round_trips_byte_identical() {
@@ -184,11 +187,7 @@ mod tests {
     #[test]
     fn edits_keep_everything_else() {
         let mut e = Entry::parse(FEDORA).unwrap();
-        let n = e.replace_token(
-            "initrd",
-            "/initramfs-6.5.6-300.fc39.x86_64.img",
-            "/x.img",
-        );
+        let n = e.replace_token("initrd", "/initramfs-6.5.6-300.fc39.x86_64.img", "/x.img");
         assert_eq!(n, 1);
         e.set("title", "T (without initoverlayfs)");
         let out = e.to_string();
@@ -206,9 +205,13 @@ mod tests {
 
     #[test]
     fn repeated_initrd_and_tabs() {
-        let e = Entry::parse("title\tX\ninitrd\t/intel-ucode.img\ninitrd /a/initrd\n# c\n").unwrap();
+        let e =
+            Entry::parse("title\tX\ninitrd\t/intel-ucode.img\ninitrd /a/initrd\n# c\n").unwrap();
         assert_eq!(e.initrds(), vec!["/intel-ucode.img", "/a/initrd"]);
-        assert_eq!(e.to_string(), "title\tX\ninitrd\t/intel-ucode.img\ninitrd /a/initrd\n# c\n");
+        assert_eq!(
+            e.to_string(),
+            "title\tX\ninitrd\t/intel-ucode.img\ninitrd /a/initrd\n# c\n"
+        );
     }
 
     #[test]

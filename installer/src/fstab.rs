@@ -55,7 +55,9 @@ pub fn unescape(field: &str) -> String {
     while i < bytes.len() {
         if bytes[i] == b'\\'
             && i + 3 < bytes.len()
-            && bytes[i + 1..i + 4].iter().all(|b| (b'0'..=b'7').contains(b))
+            && bytes[i + 1..i + 4]
+                .iter()
+                .all(|b| (b'0'..=b'7').contains(b))
         {
             let v = (bytes[i + 1] - b'0') as u32 * 64
                 + (bytes[i + 2] - b'0') as u32 * 8
@@ -87,7 +89,10 @@ pub fn parse(text: &str) -> Result<Vec<FstabEntry>> {
             bail!("line {line}: {raw:?} has {} field(s), expected at least 3 (spec, mount point, type)", fields.len());
         }
         if fields.len() > 6 {
-            bail!("line {line}: {raw:?} has {} fields, expected at most 6", fields.len());
+            bail!(
+                "line {line}: {raw:?} has {} fields, expected at most 6",
+                fields.len()
+            );
         }
         for (i, name) in [(4, "freq"), (5, "passno")] {
             if let Some(f) = fields.get(i) {
@@ -149,7 +154,10 @@ mod tests {
         let boot = find(&e, "/boot/").unwrap();
         assert_eq!(boot.spec, "LABEL=my boot");
         assert_eq!(boot.vfstype, "xfs");
-        assert!(boot.options.iter().any(|o| o == "x-systemd.device-timeout=0"));
+        assert!(boot
+            .options
+            .iter()
+            .any(|o| o == "x-systemd.device-timeout=0"));
         assert_eq!(boot.options.len(), 2);
         let esp = find(&e, "/boot/efi").unwrap();
         assert_eq!(esp.spec, "PARTLABEL=EFI System");

@@ -98,7 +98,10 @@ mod tests {
         assert_eq!(root.source, "/dev/vda3");
         assert!(root.super_options.contains("subvol=/root"));
         let boot = find(&m, "/boot").unwrap();
-        assert_eq!((boot.fstype.as_str(), boot.source.as_str()), ("ext4", "/dev/vda2"));
+        assert_eq!(
+            (boot.fstype.as_str(), boot.source.as_str()),
+            ("ext4", "/dev/vda2")
+        );
         assert_eq!((boot.major, boot.minor), (252, 2));
         let esp = find(&m, "/boot/efi").unwrap();
         assert_eq!(esp.fstype, "vfat");
@@ -109,7 +112,10 @@ mod tests {
 
     #[test]
     fn garbled_line_is_named() {
-        let err = format!("{:#}", parse("1 2 3:4 / / rw - ext4 /dev/x rw\nbad line\n").unwrap_err());
+        let err = format!(
+            "{:#}",
+            parse("1 2 3:4 / / rw - ext4 /dev/x rw\nbad line\n").unwrap_err()
+        );
         assert!(err.contains("line 2"), "{err}");
     }
 }

@@ -148,7 +148,7 @@ mod tests {
 
     #[test]
     fn orders_kernel_releases() {
-        let mut k = vec![
+        let mut k = [
             "6.5.6-300.fc39.x86_64",
             "6.10.3-200.fc40.x86_64",
             "6.5.12-300.fc39.x86_64",

@@ -1,0 +1,323 @@
+//! The compatibility check: a list of checks (pass/warn/fail) over the
+//! detection, printed as a table or as the `--check --json` object.
+
+use std::fmt::Write as _;
+
+use initoverlayfs::config::Algorithm;
+use serde::Serialize;
+
+use crate::detect::Detection;
+use crate::kconfig::Availability;
+use crate::kernel::KernelSupport;
+use crate::layout::Layout;
+use crate::plan::{self, Plan};
+use crate::space;
+
+/// A check's outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Fine.
+    Pass,
+    /// Works, but worth knowing (a guess, a first build…).
+    Warn,
+    /// Blocks the install.
+    Fail,
+}
+
+impl Status {
+    /// `pass`/`warn`/`fail`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pass => "pass",
+            Status::Warn => "warn",
+            Status::Fail => "fail",
+        }
+    }
+}
+
+/// One check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Check {
+    /// Stable id (`layout`, `erofs`, `compression`, `space`, …).
+    pub id: String,
+    /// Outcome.
+    pub status: Status,
+    /// What was found, in words, with numbers and paths.
+    pub detail: String,
+}
+
+/// The `--check --json` object.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// No check failed.
+    pub compatible: bool,
+    /// Kernel release checked.
+    pub kver: String,
+    /// Layout.
+    pub layout: Layout,
+    /// Kernel support.
+    pub kernel: KernelSupport,
+    /// The compression an install would use (None when impossible).
+    pub compression: Option<String>,
+    /// Every check, in order.
+    pub checks: Vec<Check>,
+}
+
+fn check(id: &str, status: Status, detail: impl Into<String>) -> Check {
+    Check {
+        id: id.into(),
+        status,
+        detail: detail.into(),
+    }
+}
+
+fn avail_check(id: &str, what: &str, a: Availability, guessed: bool) -> Check {
+    match a {
+        Availability::Builtin => check(id, Status::Pass, format!("{what} built in")),
+        Availability::Module => check(id, Status::Pass, format!("{what} as a module (present)")),
+        Availability::Missing => check(
+            id,
+            Status::Fail,
+            format!("{what} missing from the kernel (not enabled, or the module is not installed)"),
+        ),
+        Availability::Unknown => check(
+            id,
+            Status::Warn,
+            format!(
+                "{what}: unknown{}",
+                if guessed { " (no kernel config)" } else { "" }
+            ),
+        ),
+    }
+}
+
+/// Runs every check over the detection. `plan` is the install plan when it
+/// could be computed (else its error is a failed `boot-entry` check).
+pub fn checks(det: &Detection, plan: &anyhow::Result<Plan>) -> Vec<Check> {
+    let mut v = Vec::new();
+    let l = &det.layout;
+    v.push(check(
+        "layout",
+        if l.kind.supported() {
+            Status::Pass
+        } else {
+            Status::Fail
+        },
+        format!("{}: {}", l.kind.as_str(), l.detail),
+    ));
+    let modules_dir = det.target.path(format!("/usr/lib/modules/{}", det.kver));
+    v.push(
+        if modules_dir.is_dir()
+            || det
+                .target
+                .path(format!("/lib/modules/{}", det.kver))
+                .is_dir()
+        {
+            check("kver", Status::Pass, format!("kernel {}", det.kver))
+        } else {
+            check(
+                "kver",
+                Status::Fail,
+                format!(
+                    "kernel {}: {} does not exist",
+                    det.kver,
+                    det.target.inner(&modules_dir)
+                ),
+            )
+        },
+    );
+    let k = &det.kernel;
+    v.push(match (&k.config, &k.guess) {
+        (Some(c), _) => check("kernel-config", Status::Pass, c.clone()),
+        (None, g) => check("kernel-config", Status::Warn, g.clone().unwrap_or_default()),
+    });
+    let guessed = k.guess.is_some();
+    v.push(avail_check(
+        "erofs",
+        "erofs (CONFIG_EROFS_FS)",
+        k.erofs,
+        guessed,
+    ));
+    v.push(avail_check(
+        "overlay",
+        "overlayfs (CONFIG_OVERLAY_FS)",
+        k.overlay,
+        guessed,
+    ));
+    v.push(avail_check(
+        "loop",
+        "loop devices (CONFIG_BLK_DEV_LOOP)",
+        k.loop_dev,
+        guessed,
+    ));
+    if let Some((t, a)) = &k.bootfs {
+        v.push(avail_check(
+            "bootfs-driver",
+            &format!("/boot filesystem {t}"),
+            *a,
+            guessed,
+        ));
+    }
+    let t = &det.tools;
+    let uses_dracut = [&det.config.build.initoverlayfs, &det.config.build.initrd]
+        .iter()
+        .any(|a| a.first().is_some_and(|p| p == "dracut"));
+    match (&t.dracut, uses_dracut) {
+        (Some(ver), _) => v.push(check("dracut", Status::Pass, format!("dracut {ver}"))),
+        (None, true) => v.push(check("dracut", Status::Fail, "dracut is not installed")),
+        (None, false) => v.push(check("dracut", Status::Pass, "not used by [build]")),
+    }
+    if !t.missing_builders.is_empty() {
+        v.push(check(
+            "builders",
+            Status::Fail,
+            format!(
+                "[build] programs not found: {}",
+                t.missing_builders.join(", ")
+            ),
+        ));
+    }
+    v.push(match &t.mkfs {
+        Ok((ver, algs)) => check(
+            "mkfs-erofs",
+            Status::Pass,
+            format!(
+                "mkfs.erofs {ver} (compressors: {})",
+                algs.iter()
+                    .filter(|a| **a != Algorithm::None)
+                    .map(|a| a.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ),
+        Err(e) => check(
+            "mkfs-erofs",
+            Status::Fail,
+            format!("mkfs.erofs unusable: {e}"),
+        ),
+    });
+    v.push(match &det.compression {
+        Ok(c) => check(
+            "compression",
+            if guessed && c.algorithm != Algorithm::None {
+                Status::Warn
+            } else {
+                Status::Pass
+            },
+            format!(
+                "{c}{}",
+                if guessed {
+                    " (kernel support guessed)"
+                } else {
+                    ""
+                }
+            ),
+        ),
+        Err(e) => check("compression", Status::Fail, e.clone()),
+    });
+    if !l.kind.supported() {
+        // Entries and space do not matter on a refused layout.
+        return v;
+    }
+    v.push(match (det.entry(), plan) {
+        (_, Err(e)) => check("boot-entry", Status::Fail, format!("{e:#}")),
+        (Some(e), Ok(_)) => check("boot-entry", Status::Pass, e.path.clone()),
+        (None, Ok(p)) => check(
+            "boot-entry",
+            Status::Warn,
+            format!(
+                "no BLS entry for {}: {} will be created",
+                det.kver, p.main_entry
+            ),
+        ),
+    });
+    v.push(match &det.initrd {
+        Some(i) => check(
+            "initramfs",
+            Status::Pass,
+            format!(
+                "{} ({}, found by {})",
+                i.path,
+                space::human(i.size),
+                i.found_by
+            ),
+        ),
+        None => check(
+            "initramfs",
+            Status::Warn,
+            format!(
+                "no initramfs for {} yet: a first build, no fallback entry",
+                det.kver
+            ),
+        ),
+    });
+    if let (Ok(p), Ok(free)) = (plan, &det.free) {
+        let fb = p.fallback.as_ref().map(|f| det.target.path(f));
+        let fb_exists = fb.as_ref().is_some_and(|f| f.exists());
+        let orig = fb
+            .filter(|_| fb_exists)
+            .and_then(|f| std::fs::metadata(f).ok())
+            .map(|m| m.len())
+            .or(det.initrd.as_ref().map(|i| i.size));
+        let compressed = det
+            .compression
+            .as_ref()
+            .is_ok_and(|c| c.algorithm != Algorithm::None);
+        let need = space::estimate(orig, fb_exists, compressed);
+        let mount = &det.boot_root.mount;
+        v.push(if *free >= need {
+            check(
+                "space",
+                Status::Pass,
+                format!(
+                    "{} free on {mount}, about {} needed",
+                    space::human(*free),
+                    space::human(need)
+                ),
+            )
+        } else {
+            check(
+                "space",
+                Status::Fail,
+                format!(
+                    "{} free on {mount} ({free} bytes), about {} needed ({need} bytes)",
+                    space::human(*free),
+                    space::human(need)
+                ),
+            )
+        });
+    } else if let Err(e) = &det.free {
+        v.push(check("space", Status::Fail, e.clone()));
+    }
+    v
+}
+
+/// Builds the report.
+pub fn report(det: &Detection) -> Report {
+    let has_original = det.initrd.is_some();
+    let plan = plan::plan(det, has_original);
+    let checks = checks(det, &plan);
+    Report {
+        compatible: checks.iter().all(|c| c.status != Status::Fail),
+        kver: det.kver.clone(),
+        layout: det.layout.clone(),
+        kernel: det.kernel.clone(),
+        compression: det
+            .compression
+            .as_ref()
+            .ok()
+            .map(|c| c.algorithm.as_str().to_string()),
+        checks,
+    }
+}
+
+/// Renders the checks as an aligned text table.
+pub fn table(checks: &[Check]) -> String {
+    let w = checks.iter().map(|c| c.id.len()).max().unwrap_or(5).max(5);
+    let mut s = format!("{:<w$}  {:<6}  {}\n", "CHECK", "STATUS", "DETAIL");
+    for c in checks {
+        let _ = writeln!(s, "{:<w$}  {:<6}  {}", c.id, c.status.as_str(), c.detail);
+    }
+    s
+}

@@ -1,0 +1,148 @@
+//! The command line (clap derive). Man pages and shell completions are
+//! generated from [`command`] by the packaging crate.
+
+use std::path::PathBuf;
+
+use clap::{ArgGroup, CommandFactory, Parser};
+use initoverlayfs::config::{Compression, InitMode};
+
+/// Install initoverlayfs for a kernel: detect the layout, check the kernel,
+/// build the erofs image and the mini initramfs, and point the boot entry at
+/// them, keeping a fallback entry and rollback copies.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "initoverlayfs-install",
+    version,
+    group(ArgGroup::new("mode").args(["check", "rollback", "list_rollbacks"]).multiple(false)),
+    after_help = "Exit status: 0 success (or compatible), 1 incompatible or failed, 2 usage error.\n\
+                  Examples:\n  initoverlayfs-install --check\n  initoverlayfs-install -y\n  \
+                  initoverlayfs-install --rollback\n  initoverlayfs-install --root /mnt/image --kver 6.8.5-301.fc40.x86_64 -y"
+)]
+pub struct Cli {
+    /// Rebuild even when the install for this kernel is already in effect.
+    #[arg(short = 'f', long)]
+    pub force: bool,
+
+    /// Kernel release to install for [default: `uname -r`; with --root, the
+    /// newest kernel under DIR/usr/lib/modules by rpm version order].
+    #[arg(long, value_name = "KVER")]
+    pub kver: Option<String>,
+
+    /// Work on the offline tree DIR (image builders): paths under DIR, layout
+    /// from DIR/etc/fstab, builders run chrooted into DIR.
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+
+    /// Do not ask questions (non-interactive runs never ask anyway).
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+
+    /// Detect and show what would be done, change nothing.
+    #[arg(long, conflicts_with_all = ["check", "rollback", "list_rollbacks"])]
+    pub dry_run: bool,
+
+    /// erofs compression of the image: none, lz4, lz4hc, lzma, deflate or
+    /// zstd, with an optional level [default: the best of lz4hc > lz4 > none
+    /// both the kernel and mkfs.erofs support].
+    #[arg(long, value_name = "ALG[,LEVEL]", conflicts_with_all = ["rollback", "list_rollbacks"])]
+    pub compression: Option<Compression>,
+
+    /// How the mini initramfs runs initoverlayfs [default: systemd].
+    #[arg(long, value_name = "MODE", value_parser = parse_mode, conflicts_with_all = ["check", "rollback", "list_rollbacks"])]
+    pub init_mode: Option<InitMode>,
+
+    /// Stream the builders' output.
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+
+    /// Check compatibility only (exit 0 if compatible, 1 if not).
+    #[arg(long)]
+    pub check: bool,
+
+    /// Machine-readable output (with --check or --list-rollbacks).
+    #[arg(long)]
+    pub json: bool,
+
+    /// Restore the files recorded before install GENERATION [default: the
+    /// newest] and remove what that install added.
+    #[arg(long, value_name = "GENERATION", num_args = 0..=1)]
+    pub rollback: Option<Option<u64>>,
+
+    /// List the rollback generations (id, date, kernel, files).
+    #[arg(long)]
+    pub list_rollbacks: bool,
+}
+
+fn parse_mode(s: &str) -> Result<InitMode, String> {
+    s.parse().map_err(|e: anyhow::Error| format!("{e:#}"))
+}
+
+/// What a run does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Install (the default).
+    Install,
+    /// `--check`.
+    Check,
+    /// `--rollback [GEN]`.
+    Rollback(Option<u64>),
+    /// `--list-rollbacks`.
+    ListRollbacks,
+}
+
+impl Cli {
+    /// The mode selected by the flags.
+    pub fn mode(&self) -> Mode {
+        if self.check {
+            Mode::Check
+        } else if let Some(g) = self.rollback {
+            Mode::Rollback(g)
+        } else if self.list_rollbacks {
+            Mode::ListRollbacks
+        } else {
+            Mode::Install
+        }
+    }
+
+    /// Parses the process arguments, exiting 2 on usage errors (clap's
+    /// convention), including `--json` without `--check`/`--list-rollbacks`.
+    pub fn parse_args() -> Cli {
+        let cli = Cli::parse();
+        if cli.json && !(cli.check || cli.list_rollbacks) {
+            command()
+                .error(
+                    clap::error::ErrorKind::ArgumentConflict,
+                    "--json needs --check or --list-rollbacks",
+                )
+                .exit();
+        }
+        cli
+    }
+}
+
+/// The clap command, for man pages and completions.
+pub fn command() -> clap::Command {
+    Cli::command()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_modes() {
+        let c = Cli::try_parse_from(["x", "--rollback"]).unwrap();
+        assert_eq!(c.mode(), Mode::Rollback(None));
+        let c = Cli::try_parse_from(["x", "--rollback", "3", "-y"]).unwrap();
+        assert_eq!(c.mode(), Mode::Rollback(Some(3)));
+        let c = Cli::try_parse_from(["x", "--check", "--json", "--kver", "6.1"]).unwrap();
+        assert_eq!(c.mode(), Mode::Check);
+        let c =
+            Cli::try_parse_from(["x", "--compression", "lz4hc,9", "--init-mode", "pid1"]).unwrap();
+        assert_eq!(c.compression.unwrap().to_string(), "lz4hc,9");
+        assert_eq!(c.init_mode, Some(InitMode::Pid1));
+        assert!(Cli::try_parse_from(["x", "--check", "--rollback"]).is_err());
+        assert!(Cli::try_parse_from(["x", "--compression", "brotli"]).is_err());
+        command().debug_assert();
+    }
+}

@@ -1,0 +1,163 @@
+//! Everything the check and the install need to know about the target,
+//! gathered once before anything is written.
+
+use anyhow::{Context, Result};
+use initoverlayfs::config::{Compression, Config, InitMode};
+
+use crate::conf::{self, Existing};
+use crate::entries::{self, EntryFile};
+use crate::initramfs::{self, CurrentInitrd};
+use crate::kernel::{self, KernelSupport};
+use crate::layout::{self, BootRoot, Layout};
+use crate::osrelease::OsRelease;
+use crate::target::Target;
+use crate::tools::{self, Tools};
+use crate::{compression, kver, space};
+
+/// The result of detection.
+#[derive(Debug, Clone)]
+pub struct Detection {
+    /// The target.
+    pub target: Target,
+    /// Kernel release installed for.
+    pub kver: String,
+    /// os-release of the target.
+    pub os: OsRelease,
+    /// Layout.
+    pub layout: Layout,
+    /// `$BOOT`.
+    pub boot_root: BootRoot,
+    /// BLS entries found in `$BOOT/loader/entries`.
+    pub entries: Vec<EntryFile>,
+    /// The entry token (kernel-install's: entry-token file, machine-id, os ID).
+    pub token: Option<String>,
+    /// The existing config file.
+    pub existing: Existing,
+    /// The config an install would write.
+    pub config: Config,
+    /// Kernel support.
+    pub kernel: KernelSupport,
+    /// Build tools.
+    pub tools: Tools,
+    /// The chosen compression, or why the requested one is impossible.
+    pub compression: Result<Compression, String>,
+    /// The current initramfs of kver.
+    pub initrd: Option<CurrentInitrd>,
+    /// Free bytes on /boot, or why unknown.
+    pub free: Result<u64, String>,
+}
+
+impl Detection {
+    /// The entry booting kver today.
+    pub fn entry(&self) -> Option<&EntryFile> {
+        entries::find_for_kver(&self.entries, &self.kver)
+    }
+}
+
+/// kernel-install's entry token: `KERNEL_INSTALL_ENTRY_TOKEN`,
+/// `/etc/kernel/entry-token`, `KERNEL_INSTALL_MACHINE_ID`, `/etc/machine-id`,
+/// then os-release `IMAGE_ID`/`ID`.
+pub fn entry_token(target: &Target, os: &OsRelease) -> Result<Option<String>> {
+    let env = |k: &str| {
+        std::env::var(k)
+            .ok()
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    if let Some(t) = env("KERNEL_INSTALL_ENTRY_TOKEN") {
+        return Ok(Some(t));
+    }
+    if let Some(t) = target.read_opt("/etc/kernel/entry-token")? {
+        if !t.trim().is_empty() {
+            return Ok(Some(t.trim().to_string()));
+        }
+    }
+    if let Some(t) = env("KERNEL_INSTALL_MACHINE_ID") {
+        return Ok(Some(t));
+    }
+    if let Some(t) = target.read_opt("/etc/machine-id")? {
+        let t = t.trim();
+        if !t.is_empty() && t != "uninitialized" {
+            return Ok(Some(t.to_string()));
+        }
+    }
+    Ok(os.get("IMAGE_ID").or(os.get("ID")).map(str::to_string))
+}
+
+/// Detects everything about `target` for `kver` (None: default kver).
+/// `wanted`/`mode` are the command line's compression and init mode.
+///
+/// Errors: unreadable/garbled fstab, mountinfo, BLS entry or config file,
+/// or no kernel release to install for.
+pub fn detect(
+    target: &Target,
+    kver_arg: Option<&str>,
+    wanted: Option<Compression>,
+    mode: Option<InitMode>,
+) -> Result<Detection> {
+    let kver = kver::resolve(target, kver_arg)?;
+    let os = OsRelease::parse(
+        &target
+            .read_opt("/etc/os-release")?
+            .or(target.read_opt("/usr/lib/os-release")?)
+            .unwrap_or_default(),
+    );
+    let layout = layout::detect(target).context("cannot detect the partition layout")?;
+    let boot_root = layout::boot_root(target, &layout);
+    let entries = entries::list(target, &boot_root)?;
+    let token = entry_token(target, &os)?;
+    let existing = conf::load(target)?;
+    let bootfstype = layout.boot.as_ref().map(|b| b.fstype.clone());
+    let kernel = kernel::detect(target, &kver, bootfstype.as_deref(), &os)
+        .with_context(|| format!("cannot read the kernel config of {kver}"))?;
+
+    // What the file and the command line say, before detection fills the rest.
+    let base = conf::merged(&Config::default(), &existing, None, mode)?;
+    let tools = tools::detect(target, &base);
+    let explicit_comp = wanted.or_else(|| {
+        conf::is_explicit(&existing, "image", "compression").then_some(base.image.compression)
+    });
+    let mkfs_algs = tools.mkfs.as_ref().map(|m| m.1.clone()).unwrap_or_default();
+    let compression = compression::choose(
+        explicit_comp,
+        &kernel.compression,
+        &mkfs_algs,
+        &format!("kernel {kver}"),
+    )
+    .map_err(|e| format!("{e:#}"));
+
+    let mut detected = Config::default();
+    if let Some(b) = &layout.boot {
+        detected.boot.bootfs = Some(b.source.clone());
+        detected.boot.bootfstype = Some(b.fstype.clone());
+        // A hint must be a path the target machine has: only live, and only
+        // when the spec is not already that path.
+        if target.live {
+            detected.boot.bootfs_hint = b.device.clone().filter(|d| *d != b.source);
+        }
+    }
+    if let Ok(c) = &compression {
+        detected.image.compression = *c;
+    }
+    let config = conf::merged(&detected, &existing, wanted, mode)?;
+
+    let entry = entries::find_for_kver(&entries, &kver);
+    let initrd = initramfs::discover(target, &boot_root, entry, token.as_deref(), &kver);
+    let free = space::available(&target.path(&boot_root.mount)).map_err(|e| format!("{e:#}"));
+    Ok(Detection {
+        target: target.clone(),
+        kver,
+        os,
+        layout,
+        boot_root,
+        entries,
+        token,
+        existing,
+        config,
+        kernel,
+        tools,
+        compression,
+        initrd,
+        free,
+    })
+}

@@ -1,0 +1,382 @@
+//! The install transaction (one per run).
+//!
+//! Order of the writes, so that a SIGKILL at any instant leaves a bootable
+//! default entry and a working rollback:
+//! 1. lock; detect and check everything (no write yet);
+//! 2. record the rollback generation (complete before anything changes);
+//! 3. write `/etc/initoverlayfs.conf` (the dracut module reads it);
+//! 4. build the image and the mini initramfs into staging files on /boot;
+//! 5. the fallback copy of the original initramfs, then its fallback entry;
+//! 6. the image into place; note the mini initramfs' hash in the generation;
+//! 7. the switch: rename the mini initramfs over the entry's initrd (a new
+//!    entry, when there was none, is written after that);
+//! 8. syncfs /boot (+ freeze/thaw on xfs), prune old generations.
+//!
+//! Until 7 the entry boots the original initramfs; from 7 on the mini one
+//! with its image already in place. Any error after 2 restores the
+//! generation and deletes it, leaving the system unchanged.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use initoverlayfs::config::Config;
+
+use crate::atomic;
+use crate::check::{self, Status};
+use crate::cli::Cli;
+use crate::crash::point;
+use crate::detect::{self, Detection};
+use crate::interactive;
+use crate::lock::Lock;
+use crate::plan::{self, Plan};
+use crate::rollback::{Generation, Installed, Store};
+use crate::space::human;
+use crate::target::Target;
+
+/// The lock file (target path), shared with `--rollback`.
+pub const LOCK_PATH: &str = "/var/lib/initoverlayfs/lock";
+
+/// What an install did, for the summary.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The generation recorded.
+    pub generation: u64,
+    /// Size of the original initramfs (None: first build).
+    pub before: Option<u64>,
+    /// Size of the mini initramfs.
+    pub mini_bytes: u64,
+    /// Size of the erofs image.
+    pub image_bytes: u64,
+    /// Size of the full initramfs the image holds.
+    pub full_bytes: u64,
+}
+
+/// Runs an install (the default mode).
+pub fn run(cli: &Cli) -> Result<ExitCode> {
+    let target = Target::new(cli.root.as_deref())?;
+    let _lock = if cli.dry_run {
+        None
+    } else {
+        Some(Lock::acquire(&target.path(LOCK_PATH))?)
+    };
+    let mut det = detect::detect(&target, cli.kver.as_deref(), cli.compression, cli.init_mode)?;
+    let report = check::report(&det);
+    let ask = interactive::enabled(cli.yes) && !cli.dry_run;
+    if ask {
+        print!("{}", check::table(&report.checks));
+    }
+    if !report.compatible {
+        let failed: Vec<String> = report
+            .checks
+            .iter()
+            .filter(|c| c.status == Status::Fail)
+            .map(|c| format!("  {}: {}", c.id, c.detail))
+            .collect();
+        eprintln!(
+            "initoverlayfs-install: cannot install for kernel {} (nothing was changed):\n{}",
+            det.kver,
+            failed.join("\n")
+        );
+        return Ok(ExitCode::from(1));
+    }
+    if ask {
+        match interactive::ask(&det)? {
+            Some((c, m)) => {
+                det.config.image.compression = c;
+                det.config.init.mode = m;
+            }
+            None => {
+                println!("Cancelled; nothing was changed.");
+                return Ok(ExitCode::from(1));
+            }
+        }
+    }
+
+    let store = Store::new(&target);
+    if !cli.dry_run {
+        store.clean()?;
+        for m in boot_mounts(&det) {
+            atomic::clean_staging(&target.path(&m))?;
+        }
+    }
+    // The mini initramfs path does not depend on whether there is an original.
+    let mini = plan::plan(&det, true)?.mini;
+    let carry = store.consistent(&target, &det.kver, &mini)?;
+    let original: Option<PathBuf> = match &carry {
+        Some(g) => g.saved_copy(&mini).or_else(|| {
+            det.initrd
+                .as_ref()
+                .filter(|i| i.path != mini)
+                .map(|i| target.path(&i.path))
+        }),
+        None => det.initrd.as_ref().map(|i| target.path(&i.path)),
+    };
+    let plan = plan::plan(&det, original.is_some())?;
+    let conf_text = det.config.to_toml_string()?;
+    let in_effect = carry.as_ref().is_some_and(|g| store.in_effect(&target, g));
+    if in_effect
+        && !cli.force
+        && det.existing.text.as_deref() == Some(conf_text.as_str())
+        && target.path(&plan.image).is_file()
+    {
+        println!(
+            "initoverlayfs is already installed for kernel {} (generation {}); use --force to rebuild.",
+            det.kver,
+            carry.as_ref().map(|g| g.manifest.id).unwrap_or_default()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    if cli.dry_run {
+        print_plan(&det, &plan, original.as_deref());
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    point("before the rollback generation");
+    let mut gen = store
+        .create(&target, &det.kver, &plan.touched(), carry.as_ref())
+        .context("cannot record the rollback generation (nothing was changed)")?;
+    point("rollback generation recorded");
+    let outcome = match transaction(
+        &det,
+        &plan,
+        &conf_text,
+        original.as_deref(),
+        &store,
+        &mut gen,
+        cli.verbose,
+    ) {
+        Ok(o) => o,
+        Err(e) => {
+            let undo = store
+                .restore(&target, &gen)
+                .and_then(|()| store.delete(&gen));
+            for m in boot_mounts(&det) {
+                let _ = atomic::clean_staging(&target.path(&m));
+            }
+            return Err(match undo {
+                Ok(()) => e.context("install failed; the previous state was restored"),
+                Err(u) => e.context(format!(
+                    "install failed, and restoring generation {} failed too ({u:#}); run `initoverlayfs-install --rollback {}`",
+                    gen.manifest.id, gen.manifest.id
+                )),
+            });
+        }
+    };
+    if let Some(old) = carry.as_ref().filter(|g| g.manifest.id != gen.manifest.id) {
+        // Its records live on in the new generation.
+        store.delete(old)?;
+    }
+    let pruned = store.prune(&target, det.config.rollback.keep.max(1))?;
+    point("pruned");
+    print_summary(&det, &plan, &outcome, &pruned, cli.root.as_deref());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The mount points that receive files: `$BOOT` and the boot filesystem.
+fn boot_mounts(det: &Detection) -> Vec<String> {
+    let mut v = vec![det.boot_root.mount.clone()];
+    if let Some(b) = &det.layout.boot {
+        if !v.contains(&b.mount_point) {
+            v.push(b.mount_point.clone());
+        }
+    }
+    v
+}
+
+fn transaction(
+    det: &Detection,
+    plan: &Plan,
+    conf_text: &str,
+    original: Option<&Path>,
+    store: &Store,
+    gen: &mut Generation,
+    verbose: bool,
+) -> Result<Outcome> {
+    let t = &det.target;
+    let host = |p: &str| t.path(p);
+
+    // 3. the config
+    if let (Some(backup), Some(old)) = (&plan.conf_backup, &det.existing.text) {
+        atomic::write(&host(backup), old.as_bytes(), 0o644)?;
+        point("upstream config backed up");
+    }
+    atomic::write(&host(&plan.conf), conf_text.as_bytes(), 0o644)
+        .with_context(|| format!("cannot write {}", plan.conf))?;
+    point("config written");
+
+    // 4. build into staging files next to their final names
+    let image = host(&plan.image);
+    let mini = host(&plan.mini);
+    let image_stage = atomic::staging_path(&image);
+    let mini_stage = atomic::staging_path(&mini);
+    atomic::create_parents(&image)?;
+    atomic::create_parents(&mini)?;
+    let report = build(det, &det.config, &image_stage, &mini_stage, verbose)?;
+    point("built");
+
+    // 5. fallback copy + entry
+    let mut before = None;
+    if let (Some(fb), Some(orig)) = (&plan.fallback, original) {
+        let fbh = host(fb);
+        let want = atomic::hash_file(orig)?;
+        before = Some(std::fs::metadata(orig).map(|m| m.len()).unwrap_or(0));
+        if !(fbh.is_file() && atomic::hash_file(&fbh)? == want) {
+            atomic::copy(orig, &fbh)?;
+        }
+        point("fallback initramfs copied");
+    }
+    if let Some((path, entry)) = &plan.fallback_entry {
+        atomic::write(&host(path), entry.to_string().as_bytes(), 0o644)?;
+        point("fallback entry written");
+    }
+    if let Some((src, dst)) = &plan.kernel_copy {
+        atomic::copy(&host(src), &host(dst))?;
+        point("kernel copied");
+    }
+
+    // 6. image into place, then remember what the mini initramfs is
+    atomic::rename(&image_stage, &image)?;
+    point("image in place");
+    let mini_blake3 = atomic::hash_file(&mini_stage)?;
+    store.set_installed(
+        gen,
+        Installed {
+            mini: plan.mini.clone(),
+            mini_blake3,
+        },
+    )?;
+    point("installed.json written");
+
+    // 7. the switch
+    atomic::rename(&mini_stage, &mini)?;
+    point("mini initramfs switched in");
+    if let Some(entry) = &plan.new_main_entry {
+        atomic::write(&host(&plan.main_entry), entry.to_string().as_bytes(), 0o644)?;
+        point("new entry written");
+    }
+
+    // 8. durable for the boot loader
+    for m in boot_mounts(det) {
+        atomic::flush_for_bootloader(&host(&m))?;
+    }
+    point("boot filesystems flushed");
+    Ok(Outcome {
+        generation: gen.manifest.id,
+        before,
+        mini_bytes: report.initrd_bytes,
+        image_bytes: report.image_bytes,
+        full_bytes: report.full_initramfs_bytes,
+    })
+}
+
+/// Runs the builder, with a spinner on a terminal unless `-v` streams output.
+fn build(
+    det: &Detection,
+    config: &Config,
+    image_out: &Path,
+    initrd_out: &Path,
+    verbose: bool,
+) -> Result<initoverlayfs_builder::BuildReport> {
+    use std::io::IsTerminal;
+    let spinner = (!verbose && std::io::stderr().is_terminal()).then(|| {
+        let s = indicatif::ProgressBar::new_spinner();
+        s.set_message(format!(
+            "building the erofs image and the mini initramfs for {} (dracut takes a minute)",
+            det.kver
+        ));
+        s.enable_steady_tick(std::time::Duration::from_millis(120));
+        s
+    });
+    let req = initoverlayfs_builder::BuildRequest {
+        config,
+        kver: &det.kver,
+        root: det.target.build_root(),
+        image_out,
+        initrd_out,
+        verbose,
+    };
+    let r = initoverlayfs_builder::build(&req)
+        .with_context(|| format!("building for kernel {} failed", det.kver));
+    if let Some(s) = spinner {
+        s.finish_and_clear();
+    }
+    r
+}
+
+fn print_plan(det: &Detection, plan: &Plan, original: Option<&Path>) {
+    println!(
+        "Dry run for kernel {}: nothing is changed. An install would:",
+        det.kver
+    );
+    println!(
+        "  record a rollback generation of: {}",
+        plan.touched().join(", ")
+    );
+    println!(
+        "  write {} ({}, init mode {})",
+        plan.conf, det.config.image.compression, det.config.init.mode
+    );
+    println!(
+        "  build {} (erofs image) and {} (mini initramfs)",
+        plan.image, plan.mini
+    );
+    if let (Some(fb), Some(o)) = (&plan.fallback, original) {
+        println!(
+            "  copy the original initramfs {} to {fb}",
+            det.target.inner(o)
+        );
+    }
+    if let Some((p, _)) = &plan.fallback_entry {
+        println!("  write the fallback entry {p}");
+    }
+    if plan.new_main_entry.is_some() {
+        println!("  create the entry {}", plan.main_entry);
+    } else {
+        println!(
+            "  keep the entry {} (its initrd becomes the mini initramfs)",
+            plan.main_entry
+        );
+    }
+}
+
+fn print_summary(det: &Detection, plan: &Plan, o: &Outcome, pruned: &[u64], root: Option<&Path>) {
+    let root_arg = root
+        .map(|r| format!(" --root {}", r.display()))
+        .unwrap_or_default();
+    println!(
+        "initoverlayfs installed for kernel {} (rollback generation {}).",
+        det.kver, o.generation
+    );
+    match o.before {
+        Some(b) => println!(
+            "  initramfs loaded by the boot loader: {} -> {} (mini initramfs {})",
+            human(b),
+            human(o.mini_bytes),
+            plan.mini
+        ),
+        None => println!("  mini initramfs {}: {}", plan.mini, human(o.mini_bytes)),
+    }
+    println!(
+        "  erofs image {}: {} ({} compression; full initramfs {})",
+        plan.image,
+        human(o.image_bytes),
+        det.config.image.compression,
+        human(o.full_bytes)
+    );
+    if let Some((p, _)) = &plan.fallback_entry {
+        println!("  fallback boot entry: {p}");
+    } else {
+        println!("  no fallback entry: there was no initramfs before this install");
+    }
+    if !pruned.is_empty() {
+        println!("  pruned old rollback generations: {pruned:?}");
+    }
+    println!(
+        "Next: reboot; then `journalctl -b -o short-monotonic | grep initoverlayfs` shows it ran."
+    );
+    println!(
+        "Undo: initoverlayfs-install{root_arg} --rollback {}",
+        o.generation
+    );
+}

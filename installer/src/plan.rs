@@ -1,0 +1,183 @@
+//! The files an install for one kernel writes, computed from the detection
+//! before anything is written.
+
+use anyhow::{bail, Result};
+
+use crate::bls::Entry;
+use crate::detect::Detection;
+use crate::entries;
+use crate::newentry;
+
+/// Suffix of the byte-identical copy of the original initramfs that the
+/// fallback entry boots (outside the `initramfs-*.img` globs of other tools).
+pub const FALLBACK_INITRD_SUFFIX: &str = ".without-initoverlayfs";
+
+/// What the install writes (all target paths).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// Kernel release.
+    pub kver: String,
+    /// Where the mini initramfs goes: the main entry's initrd.
+    pub mini: String,
+    /// The mini initramfs as written in the entry.
+    pub mini_entry: String,
+    /// The byte-identical copy of the original initramfs (None: first build,
+    /// there is no original).
+    pub fallback: Option<String>,
+    /// The fallback copy as written in the entry.
+    pub fallback_in_entry: Option<String>,
+    /// The erofs image (on the boot filesystem).
+    pub image: String,
+    /// The main entry file.
+    pub main_entry: String,
+    /// The main entry text to create, when there is no entry for kver.
+    pub new_main_entry: Option<Entry>,
+    /// The fallback entry file and its text (when there is an original).
+    pub fallback_entry: Option<(String, Entry)>,
+    /// A kernel image copy into `$BOOT` a new entry needs (source, dest).
+    pub kernel_copy: Option<(String, String)>,
+    /// The config file.
+    pub conf: String,
+    /// The backup of an upstream-format config being migrated.
+    pub conf_backup: Option<String>,
+}
+
+impl Plan {
+    /// Every path the install may create or replace: they are recorded in
+    /// the rollback generation before anything is written.
+    pub fn touched(&self) -> Vec<String> {
+        let mut v = vec![
+            self.conf.clone(),
+            self.mini.clone(),
+            self.image.clone(),
+            self.main_entry.clone(),
+        ];
+        v.extend(self.fallback.clone());
+        v.extend(self.fallback_entry.as_ref().map(|f| f.0.clone()));
+        v.extend(self.kernel_copy.as_ref().map(|k| k.1.clone()));
+        v.extend(self.conf_backup.clone());
+        v
+    }
+}
+
+/// Computes the plan. `has_original` says whether an original initramfs
+/// exists (the current one, or, when an install is in effect, the fallback
+/// copy of the true original).
+///
+/// Errors: no entry and no way to create one (no kernel image/cmdline), or
+/// the image path escaping the boot filesystem.
+pub fn plan(det: &Detection, has_original: bool) -> Result<Plan> {
+    let kver = &det.kver;
+    let br = &det.boot_root;
+    let bm = br.mount.trim_end_matches('/');
+    let boot_mount = det
+        .layout
+        .boot
+        .as_ref()
+        .map(|b| b.mount_point.clone())
+        .unwrap_or_else(|| "/boot".into());
+    let rel = det.config.image.path_for(kver);
+    if rel.split('/').any(|c| c == "..") || rel.is_empty() {
+        bail!(
+            "[image] path {:?} must stay inside the boot filesystem",
+            det.config.image.path
+        );
+    }
+    let image = format!("{}/{rel}", boot_mount.trim_end_matches('/'));
+
+    let entry = det.entry();
+    let (main_entry, new_main_entry, kernel_copy, mini, mini_entry);
+    let current_in_boot = det
+        .initrd
+        .as_ref()
+        .filter(|i| br.entry_path(&i.path).is_some())
+        .map(|i| i.path.clone());
+    match entry {
+        Some(e) => {
+            main_entry = e.path.clone();
+            new_main_entry = None;
+            kernel_copy = None;
+            let tok = crate::initramfs::entry_initrd(e, kver).map(str::to_string);
+            match tok {
+                Some(t) => {
+                    mini = br.resolve(&t);
+                    mini_entry = t;
+                }
+                None => {
+                    mini = current_in_boot.unwrap_or_else(|| format!("{bm}/initramfs-{kver}.img"));
+                    mini_entry = br.entry_path(&mini).unwrap_or_default();
+                }
+            }
+        }
+        None => {
+            let (linux, copy) =
+                newentry::kernel_image(&det.target, br, det.token.as_deref(), kver)?;
+            mini = match current_in_boot {
+                Some(p) => p,
+                None if linux.ends_with("/linux") => {
+                    br.resolve(&format!("{}/initrd", linux.trim_end_matches("/linux")))
+                }
+                None => format!("{bm}/initramfs-{kver}.img"),
+            };
+            mini_entry = br.entry_path(&mini).unwrap_or_default();
+            let (options, _) = newentry::cmdline(&det.target, &det.layout)?;
+            let token = det.token.clone().unwrap_or_else(|| "linux".into());
+            main_entry = format!("{}/{token}-{kver}.conf", br.entries_dir());
+            let machine_id = det
+                .target
+                .read_opt("/etc/machine-id")
+                .ok()
+                .flatten()
+                .map(|m| m.trim().to_string())
+                .filter(|m| m.len() == 32);
+            new_main_entry = Some(newentry::make(
+                &det.os,
+                kver,
+                machine_id.as_deref(),
+                &options,
+                &linux,
+                &mini_entry,
+            ));
+            kernel_copy = copy;
+        }
+    }
+    let (fallback, fallback_in_entry, fallback_entry) = if has_original {
+        let fb = format!("{mini}{FALLBACK_INITRD_SUFFIX}");
+        let fb_entry = format!("{mini_entry}{FALLBACK_INITRD_SUFFIX}");
+        let main_name = main_entry.rsplit('/').next().unwrap_or_default();
+        let fb_name = entries::fallback_file_name(main_name);
+        let main_text = match (&new_main_entry, entry) {
+            (Some(n), _) => n.clone(),
+            (None, Some(e)) => e.entry.clone(),
+            (None, None) => unreachable!("an entry exists or is created"),
+        };
+        let fb_id = crate::bls::entry_id(&fb_name).to_string();
+        let fe = entries::make_fallback(&main_text, &mini_entry, &fb_entry, &fb_id);
+        (
+            Some(fb),
+            Some(fb_entry),
+            Some((format!("{}/{fb_name}", br.entries_dir()), fe)),
+        )
+    } else {
+        (None, None, None)
+    };
+    let conf = crate::conf::path();
+    let conf_backup = det
+        .existing
+        .upstream
+        .then(|| format!("{conf}{}", crate::conf::UPSTREAM_BACKUP_SUFFIX));
+    Ok(Plan {
+        kver: kver.clone(),
+        mini,
+        mini_entry,
+        fallback,
+        fallback_in_entry,
+        image,
+        main_entry,
+        new_main_entry,
+        fallback_entry,
+        kernel_copy,
+        conf,
+        conf_backup,
+    })
+}

@@ -1,0 +1,446 @@
+//! The rollback store: one generation per install, recorded before the
+//! install changes anything.
+//!
+//! Layout (target paths): `/var/lib/initoverlayfs/rollback/GEN/` holding
+//! `manifest.json` (kver, date, and for every path the install may touch:
+//! its size, mode and blake3 plus the copy under `files/`, or `absent`),
+//! and `installed.json` (the blake3 of the mini initramfs the install put
+//! in place, written just before it is switched in). A generation directory
+//! is built as `.tmp-GEN` and renamed into place, so it exists completely
+//! or not at all.
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::atomic;
+use crate::target::Target;
+
+/// The store directory in the target.
+pub const STORE: &str = "/var/lib/initoverlayfs/rollback";
+
+/// What a path was before the install.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "lowercase")]
+pub enum State {
+    /// It existed: a copy is kept.
+    Saved {
+        /// Size in bytes.
+        size: u64,
+        /// Permission bits.
+        mode: u32,
+        /// blake3 of the content (hex).
+        blake3: String,
+        /// The copy, relative to the generation directory.
+        copy: String,
+    },
+    /// It did not exist: a rollback removes it.
+    Absent,
+}
+
+/// One recorded path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    /// Target path.
+    pub path: String,
+    /// Its state before the install.
+    #[serde(flatten)]
+    pub state: State,
+}
+
+/// `manifest.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Generation number (increasing).
+    pub id: u64,
+    /// Creation time, seconds since the epoch (UTC).
+    pub created: u64,
+    /// Kernel release the install was for.
+    pub kver: String,
+    /// initoverlayfs-install version that wrote it.
+    pub version: String,
+    /// The recorded paths.
+    pub files: Vec<Record>,
+}
+
+/// `installed.json`: what the install put in place.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Installed {
+    /// Target path of the mini initramfs.
+    pub mini: String,
+    /// Its blake3.
+    pub mini_blake3: String,
+}
+
+/// A generation on disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Generation {
+    /// Host path of its directory.
+    pub dir: PathBuf,
+    /// Its manifest.
+    pub manifest: Manifest,
+    /// Its installed.json, once written.
+    pub installed: Option<Installed>,
+}
+
+impl Generation {
+    /// The record of `path`.
+    pub fn record(&self, path: &str) -> Option<&Record> {
+        self.manifest.files.iter().find(|r| r.path == path)
+    }
+
+    /// Host path of the copy of `path`, when it was saved.
+    pub fn saved_copy(&self, path: &str) -> Option<PathBuf> {
+        match &self.record(path)?.state {
+            State::Saved { copy, .. } => Some(self.dir.join(copy)),
+            State::Absent => None,
+        }
+    }
+}
+
+/// The store of a target.
+#[derive(Debug, Clone)]
+pub struct Store {
+    /// Host path of the store directory.
+    pub dir: PathBuf,
+}
+
+fn read_json<T: for<'de> Deserialize<'de>>(p: &Path) -> Result<T> {
+    let text = fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("garbled {}", p.display()))
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl Store {
+    /// The store of `target`.
+    pub fn new(target: &Target) -> Store {
+        Store {
+            dir: target.path(STORE),
+        }
+    }
+
+    /// Removes half-written (`.tmp-*`) and half-deleted (`.trash-*`)
+    /// generations left by a killed run.
+    pub fn clean(&self) -> Result<()> {
+        let Ok(rd) = fs::read_dir(&self.dir) else {
+            return Ok(());
+        };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with(".tmp-") || name.starts_with(".trash-") {
+                fs::remove_dir_all(e.path())
+                    .with_context(|| format!("cannot remove {}", e.path().display()))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every complete generation, oldest first.
+    ///
+    /// Errors: the store or a manifest cannot be read.
+    pub fn list(&self) -> Result<Vec<Generation>> {
+        let rd = match fs::read_dir(&self.dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e).with_context(|| format!("cannot list {}", self.dir.display())),
+        };
+        let mut out = Vec::new();
+        for e in rd {
+            let e = e.with_context(|| format!("cannot list {}", self.dir.display()))?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.parse::<u64>().is_err() {
+                continue;
+            }
+            let dir = e.path();
+            let manifest: Manifest = read_json(&dir.join("manifest.json"))?;
+            let inst = dir.join("installed.json");
+            let installed = if inst.exists() {
+                Some(read_json(&inst)?)
+            } else {
+                None
+            };
+            out.push(Generation {
+                dir,
+                manifest,
+                installed,
+            });
+        }
+        out.sort_by_key(|g| g.manifest.id);
+        Ok(out)
+    }
+
+    /// Generation `id`.
+    pub fn get(&self, id: u64) -> Result<Generation> {
+        self.list()?
+            .into_iter()
+            .find(|g| g.manifest.id == id)
+            .with_context(|| format!("no rollback generation {id} in {}", self.dir.display()))
+    }
+
+    /// Records the current state of `paths` as a new generation for `kver`.
+    /// Paths recorded in `carry` (an earlier generation of the same kernel
+    /// still describing the state before initoverlayfs) take that record,
+    /// so the rollback target stays the true original across re-runs.
+    ///
+    /// Errors: a file cannot be copied or the generation cannot be written
+    /// (nothing is left behind: the `.tmp-` directory is removed).
+    pub fn create(
+        &self,
+        target: &Target,
+        kver: &str,
+        paths: &[String],
+        carry: Option<&Generation>,
+    ) -> Result<Generation> {
+        atomic::create_parents(&self.dir.join("x"))?;
+        let id = self.list()?.last().map(|g| g.manifest.id).unwrap_or(0) + 1;
+        let tmp = self.dir.join(format!(".tmp-{id}"));
+        let res = self.fill(target, kver, paths, carry, id, &tmp);
+        if let Err(e) = res {
+            let _ = fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
+        let dir = self.dir.join(id.to_string());
+        atomic::rename(&tmp, &dir)?;
+        let manifest: Manifest = read_json(&dir.join("manifest.json"))?;
+        Ok(Generation {
+            dir,
+            manifest,
+            installed: None,
+        })
+    }
+
+    fn fill(
+        &self,
+        target: &Target,
+        kver: &str,
+        paths: &[String],
+        carry: Option<&Generation>,
+        id: u64,
+        tmp: &Path,
+    ) -> Result<()> {
+        let files = tmp.join("files");
+        fs::create_dir_all(&files).with_context(|| format!("cannot create {}", files.display()))?;
+        let mut records = Vec::new();
+        let mut seen = HashMap::new();
+        for (n, path) in paths.iter().enumerate() {
+            if seen.insert(path.clone(), ()).is_some() {
+                continue;
+            }
+            let copy_name = format!("files/{n}");
+            let dest = tmp.join(&copy_name);
+            let carried = carry.and_then(|g| g.record(path).map(|r| (g, r)));
+            let state = if let Some((g, r)) = carried {
+                match &r.state {
+                    State::Saved {
+                        size,
+                        mode,
+                        blake3,
+                        copy,
+                    } => {
+                        let src = g.dir.join(copy);
+                        if fs::hard_link(&src, &dest).is_err() {
+                            atomic::copy(&src, &dest)?;
+                        }
+                        State::Saved {
+                            size: *size,
+                            mode: *mode,
+                            blake3: blake3.clone(),
+                            copy: copy_name,
+                        }
+                    }
+                    State::Absent => State::Absent,
+                }
+            } else {
+                let host = target.path(path);
+                match fs::symlink_metadata(&host) {
+                    Ok(m) if m.is_file() => {
+                        use std::os::unix::fs::MetadataExt;
+                        let size = atomic::copy(&host, &dest)?;
+                        State::Saved {
+                            size,
+                            mode: m.mode() & 0o7777,
+                            blake3: atomic::hash_file(&dest)?,
+                            copy: copy_name,
+                        }
+                    }
+                    Ok(_) => bail!("{path} is not a regular file: refusing to replace it"),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => State::Absent,
+                    Err(e) => {
+                        return Err(e).with_context(|| format!("cannot stat {}", host.display()))
+                    }
+                }
+            };
+            records.push(Record {
+                path: path.clone(),
+                state,
+            });
+        }
+        let manifest = Manifest {
+            id,
+            created: now(),
+            kver: kver.to_string(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            files: records,
+        };
+        let text = serde_json::to_vec_pretty(&manifest).context("cannot serialize manifest")?;
+        atomic::write(&tmp.join("manifest.json"), &text, 0o644)?;
+        atomic::fsync_dir(&files)?;
+        atomic::fsync_dir(tmp)
+    }
+
+    /// Writes `installed.json` of `g` atomically.
+    pub fn set_installed(&self, g: &mut Generation, inst: Installed) -> Result<()> {
+        let text = serde_json::to_vec_pretty(&inst).context("cannot serialize installed.json")?;
+        atomic::write(&g.dir.join("installed.json"), &text, 0o644)?;
+        g.installed = Some(inst);
+        Ok(())
+    }
+
+    /// Checks every saved copy of `g` against its manifest (size, blake3).
+    ///
+    /// Errors: a copy is missing or differs (names the path and both hashes).
+    pub fn verify(&self, g: &Generation) -> Result<()> {
+        for r in &g.manifest.files {
+            if let State::Saved {
+                size, blake3, copy, ..
+            } = &r.state
+            {
+                let p = g.dir.join(copy);
+                let meta = fs::metadata(&p).with_context(|| {
+                    format!(
+                        "generation {}: copy of {} is missing ({})",
+                        g.manifest.id,
+                        r.path,
+                        p.display()
+                    )
+                })?;
+                let h = atomic::hash_file(&p)?;
+                if meta.len() != *size || h != *blake3 {
+                    bail!(
+                        "generation {}: the copy of {} is corrupt ({}: {} bytes, blake3 {h}; manifest: {size} bytes, blake3 {blake3}); nothing was changed",
+                        g.manifest.id,
+                        r.path,
+                        p.display(),
+                        meta.len()
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Restores the state recorded in `g`: saved files byte-identically
+    /// (first), then removes the files that were absent (BLS entries
+    /// before the files they point at). Verifies everything first.
+    ///
+    /// Errors: verification fails (nothing written), or a write fails.
+    pub fn restore(&self, target: &Target, g: &Generation) -> Result<()> {
+        self.verify(g)?;
+        for r in &g.manifest.files {
+            if let State::Saved { mode, copy, .. } = &r.state {
+                let dest = target.path(&r.path);
+                let src = g.dir.join(copy);
+                let unchanged = dest.is_file()
+                    && atomic::hash_file(&dest).ok().as_deref()
+                        == match &r.state {
+                            State::Saved { blake3, .. } => Some(blake3.as_str()),
+                            State::Absent => None,
+                        };
+                if !unchanged {
+                    let mut f = fs::File::open(&src)
+                        .with_context(|| format!("cannot open {}", src.display()))?;
+                    atomic::write_from(&dest, &mut f, *mode)
+                        .with_context(|| format!("cannot restore {}", r.path))?;
+                }
+                crate::crash::point("rollback: restored a file");
+            }
+        }
+        let mut absent: Vec<&Record> = g
+            .manifest
+            .files
+            .iter()
+            .filter(|r| r.state == State::Absent)
+            .collect();
+        absent.sort_by_key(|r| !r.path.ends_with(".conf"));
+        for r in absent {
+            atomic::remove(&target.path(&r.path))?;
+            crate::crash::point("rollback: removed a file");
+        }
+        Ok(())
+    }
+
+    /// Deletes generation `g` (renamed away first, so it is never half there).
+    pub fn delete(&self, g: &Generation) -> Result<()> {
+        let trash = self.dir.join(format!(".trash-{}", g.manifest.id));
+        atomic::rename(&g.dir, &trash)?;
+        fs::remove_dir_all(&trash).with_context(|| format!("cannot remove {}", trash.display()))
+    }
+
+    /// Whether `g`'s install is what the target boots now (its mini
+    /// initramfs is in place).
+    pub fn in_effect(&self, target: &Target, g: &Generation) -> bool {
+        g.installed.as_ref().is_some_and(|i| {
+            atomic::hash_file(&target.path(&i.mini)).ok().as_deref() == Some(i.mini_blake3.as_str())
+        })
+    }
+
+    /// The newest generation of `kver` that still describes the state before
+    /// initoverlayfs: the file at `mini` is either the install's mini
+    /// initramfs or still the recorded original (an interrupted install).
+    pub fn consistent(
+        &self,
+        target: &Target,
+        kver: &str,
+        mini: &str,
+    ) -> Result<Option<Generation>> {
+        let host = target.path(mini);
+        let current = if host.is_file() {
+            Some(atomic::hash_file(&host)?)
+        } else {
+            None
+        };
+        for g in self.list()?.into_iter().rev() {
+            if g.manifest.kver != kver {
+                continue;
+            }
+            let Some(r) = g.record(mini) else { continue };
+            let original = match &r.state {
+                State::Saved { blake3, .. } => Some(blake3.clone()),
+                State::Absent => None,
+            };
+            let installed = g.installed.as_ref().map(|i| i.mini_blake3.clone());
+            if current == original || (current.is_some() && current == installed) {
+                return Ok(Some(g));
+            }
+            // The newest generation of this kernel no longer matches: the
+            // initramfs was regenerated since, so that is the new original.
+            return Ok(None);
+        }
+        Ok(None)
+    }
+
+    /// Deletes the oldest generations beyond `keep`, except those in effect.
+    pub fn prune(&self, target: &Target, keep: u32) -> Result<Vec<u64>> {
+        let gens = self.list()?;
+        let excess = gens.len().saturating_sub(keep as usize);
+        let mut pruned = Vec::new();
+        for g in gens.iter().take(excess) {
+            if self.in_effect(target, g) {
+                continue;
+            }
+            self.delete(g)?;
+            pruned.push(g.manifest.id);
+        }
+        Ok(pruned)
+    }
+}

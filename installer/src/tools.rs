@@ -1,0 +1,89 @@
+//! The build tools in the build root: dracut (and its version), the
+//! programs of the `[build]` argvs, and mkfs.erofs with its compressors
+//! (detected by the builder crate).
+
+use std::path::Path;
+use std::process::Command;
+
+use initoverlayfs::cmd::CommandRunExt;
+use initoverlayfs::config::{Algorithm, Config};
+
+use crate::target::Target;
+
+/// What was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tools {
+    /// dracut's version (`059`), None when dracut is absent.
+    pub dracut: Option<String>,
+    /// Programs of the `[build]` argvs that cannot be found in the build root.
+    pub missing_builders: Vec<String>,
+    /// mkfs.erofs version and compressors, or why it could not be detected.
+    pub mkfs: Result<(String, Vec<Algorithm>), String>,
+}
+
+const PATH_DIRS: &[&str] = &[
+    "/usr/local/sbin",
+    "/usr/local/bin",
+    "/usr/sbin",
+    "/usr/bin",
+    "/sbin",
+    "/bin",
+];
+
+/// Whether `prog` (a name looked up in PATH, or a path) exists under `root`.
+fn program_exists(root: &Path, prog: &str) -> bool {
+    let under = |p: &str| root.join(p.trim_start_matches('/'));
+    if prog.contains('/') {
+        return under(prog).exists();
+    }
+    PATH_DIRS
+        .iter()
+        .any(|d| under(&format!("{d}/{prog}")).exists())
+}
+
+/// dracut's version from `usr/lib/dracut/dracut-version.sh`
+/// (`DRACUT_VERSION=059`), else `dracut --version` when running on the host.
+fn dracut_version(root: &Path) -> Option<String> {
+    let f = root.join("usr/lib/dracut/dracut-version.sh");
+    if let Ok(text) = std::fs::read_to_string(f) {
+        if let Some(v) = text
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("DRACUT_VERSION="))
+        {
+            return Some(v.trim_matches('"').to_string());
+        }
+    }
+    if root == Path::new("/") && program_exists(root, "dracut") {
+        if let Ok(out) = Command::new("dracut").arg("--version").run_get_string() {
+            return out.split_whitespace().nth(1).map(str::to_string);
+        }
+    }
+    None
+}
+
+/// Detects the tools in the build root of `target`.
+pub fn detect(target: &Target, config: &Config) -> Tools {
+    let root = target.build_root();
+    let mut missing = Vec::new();
+    for argv in [&config.build.initoverlayfs, &config.build.initrd] {
+        match argv.first() {
+            Some(p) if !program_exists(root, p) => missing.push(p.clone()),
+            None => missing.push("(empty [build] argv)".into()),
+            _ => {}
+        }
+    }
+    missing.dedup();
+    let dracut = if program_exists(root, "dracut") {
+        Some(dracut_version(root).unwrap_or_else(|| "unknown version".into()))
+    } else {
+        None
+    };
+    let mkfs = initoverlayfs_builder::erofs::detect_in(root)
+        .map(|m| (m.version, m.compressors))
+        .map_err(|e| format!("{e:#}"));
+    Tools {
+        dracut,
+        missing_builders: missing,
+        mkfs,
+    }
+}

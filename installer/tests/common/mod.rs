@@ -1,0 +1,176 @@
+//! Helpers shared by the installer's integration tests: fixture roots copied
+//! into temp dirs, a fake `[build]` program writing real cpio archives, the
+//! binary runner and tree snapshots.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub const FEDORA_KVER: &str = "6.5.12-300.fc39.x86_64";
+pub const FEDORA_MID: &str = "4c7f2d1e9a8b4f6c8d0e1f2a3b4c5d6e";
+
+/// The fixture root `name` (read-only: copy it before installing).
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/roots")
+        .join(name)
+}
+
+/// The installer binary with the test environment: builds and tool
+/// detection on the host (the temp roots have no dracut/mkfs.erofs).
+pub fn installer() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_initoverlayfs-install"));
+    c.env("INITOVERLAYFS_INSTALL_TEST_NO_CHROOT", "1");
+    for k in [
+        "KERNEL_INSTALL_BOOT_ROOT",
+        "KERNEL_INSTALL_ENTRY_TOKEN",
+        "KERNEL_INSTALL_MACHINE_ID",
+        "KERNEL_INSTALL_LAYOUT",
+        "INITOVERLAYFS_INSTALL_CRASH_AT",
+    ] {
+        c.env_remove(k);
+    }
+    c
+}
+
+/// Runs the installer with `args` (`--root root` prepended).
+pub fn run(root: &Path, args: &[&str]) -> Output {
+    let mut c = installer();
+    c.arg("--root").arg(root).args(args);
+    c.output().expect("cannot run initoverlayfs-install")
+}
+
+/// Text of an Output for assertion messages.
+pub fn show(o: &Output) -> String {
+    format!(
+        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// A temp copy of fixture `name`, with `/etc/initoverlayfs.conf` pointing
+/// `[build]` at the fake builder. Returns (tempdir guard, root path).
+pub fn temp_root(name: &str) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    fs::create_dir(&root).unwrap();
+    let st = Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", fixture(name).display()))
+        .arg(&root)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let fake = tmp.path().join("fake-build");
+    fs::write(&fake, FAKE_BUILD).unwrap();
+    fs::set_permissions(&fake, fs::Permissions::from_mode(0o755)).unwrap();
+    let conf = format!(
+        "[build]\ninitoverlayfs = [\"{0}\", \"full\", \"{{kver}}\", \"{{output}}\"]\ninitrd = [\"{0}\", \"mini\", \"{{kver}}\", \"{{output}}\"]\n",
+        fake.display()
+    );
+    fs::write(root.join("etc/initoverlayfs.conf"), conf).unwrap();
+    (tmp, root)
+}
+
+/// The fake `[build]` program: writes a real newc cpio holding a small tree
+/// (`FAKE_BUILD_BYTES` adds an incompressible blob; `FAKE_BUILD_FAIL` fails
+/// like a broken dracut).
+pub const FAKE_BUILD: &str = r#"#!/bin/sh
+set -eu
+kind=$1 kver=$2 out=$3
+if [ -n "${FAKE_BUILD_FAIL:-}" ]; then echo "fake dracut: failing on purpose for $kver" >&2; exit 1; fi
+d=$(mktemp -d)
+trap 'rm -rf "$d"' EXIT
+mkdir -p "$d/usr/lib/modules/$kver" "$d/etc" "$d/usr/bin"
+echo "$kind initramfs for $kver" > "$d/etc/initrd-release"
+printf '#!/bin/sh\necho %s\n' "$kind" > "$d/init"
+chmod 755 "$d/init"
+if [ -n "${FAKE_BUILD_BYTES:-}" ]; then head -c "$FAKE_BUILD_BYTES" /dev/urandom > "$d/blob"; fi
+(cd "$d" && find . | cpio -o -H newc --quiet) > "$out"
+"#;
+
+/// Every regular file under `root` (relative path → content), except the
+/// installer's own state under var/lib/initoverlayfs.
+pub fn snapshot(root: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            let p = e.path();
+            let rel = p.strip_prefix(root).unwrap().display().to_string();
+            if rel.starts_with("var/lib/initoverlayfs") {
+                continue;
+            }
+            let ft = e.file_type().unwrap();
+            if ft.is_dir() {
+                stack.push(p);
+            } else if ft.is_file() {
+                out.insert(rel, fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// Asserts two snapshots are equal, naming the differing paths.
+pub fn assert_same(a: &BTreeMap<String, Vec<u8>>, b: &BTreeMap<String, Vec<u8>>, what: &str) {
+    let mut diffs = Vec::new();
+    for (k, v) in a {
+        match b.get(k) {
+            None => diffs.push(format!("missing {k}")),
+            Some(w) if w != v => diffs.push(format!("changed {k}")),
+            _ => {}
+        }
+    }
+    for k in b.keys() {
+        if !a.contains_key(k) {
+            diffs.push(format!("added {k}"));
+        }
+    }
+    assert!(diffs.is_empty(), "{what}: {diffs:#?}");
+}
+
+/// The target's boot is bootable from its default entry for `kver`: the
+/// entry exists, its initrd exists, and when that initrd is not the
+/// original initramfs, the erofs image it needs is in place.
+pub fn assert_bootable(root: &Path, entry: &str, original: &[u8], kver: &str) {
+    let e = fs::read_to_string(root.join("boot/loader/entries").join(entry))
+        .unwrap_or_else(|err| panic!("default entry {entry} missing: {err}"));
+    let initrd = e
+        .lines()
+        .find_map(|l| l.strip_prefix("initrd "))
+        .expect("entry has an initrd line")
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    let linux = e.lines().find_map(|l| l.strip_prefix("linux ")).unwrap();
+    assert!(
+        root.join("boot")
+            .join(linux.trim_start_matches('/'))
+            .is_file(),
+        "kernel {linux} missing"
+    );
+    let data = fs::read(root.join("boot").join(initrd.trim_start_matches('/')))
+        .unwrap_or_else(|err| panic!("initrd {initrd} missing: {err}"));
+    if data != original {
+        assert!(
+            data.starts_with(b"070701"),
+            "initrd {initrd} is neither the original nor a cpio"
+        );
+        let img = fs::read(root.join(format!("boot/initoverlayfs-{kver}.img")))
+            .expect("mini initramfs in place but no image");
+        assert_eq!(
+            &img[1024..1028],
+            &[0xe2, 0xe1, 0xf5, 0xe0],
+            "image is not erofs"
+        );
+    }
+}
