@@ -7,6 +7,11 @@
 //! empties the old tmpfs root and execs the image's `/sbin/init` with its
 //! arguments. The image's init (a dash script) reports what it sees.
 //!
+//! A second test checks the failure policy: the boot filesystem never
+//! shows up, there is no shell, so pid 1 prints the error, waits 10 s and
+//! calls reboot(2) — which in a child pid namespace ends that namespace's
+//! init with SIGHUP instead of rebooting the host (reboot(2), Linux 3.4+).
+//!
 //! Skips (printing why) when not root, or without loop devices, unshare,
 //! losetup, mkfs.ext4 -d, mkfs.erofs, or kernel erofs/overlay support.
 
@@ -204,4 +209,58 @@ true
     assert_eq!(left, vec!["initrofs", "overlay"], "{ctx}");
     assert!(!stderr.contains("initoverlayfs: error"), "{ctx}");
     eprintln!("{ctx}");
+}
+
+#[test]
+fn pid1_failure_without_shell_waits_then_reboots() {
+    if let Some(why) = missing_capability() {
+        eprintln!("SKIP: {why}");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let stage = d.join("stage");
+    install_with_libs(Path::new(BIN), &stage, "/init");
+    fs::create_dir_all(stage.join("etc")).unwrap();
+    let spec = "UUID=00000000-dead-beef-0000-000000000000";
+    fs::write(
+        stage.join("etc/initoverlayfs.conf"),
+        format!("[boot]\nbootfs = \"{spec}\"\ntimeout = 1\n[init]\nmode = \"pid1\"\n"),
+    )
+    .unwrap();
+    let t = d.join("initramfs");
+    fs::create_dir_all(&t).unwrap();
+    let script = r#"
+mount -t tmpfs -o mode=0755 tmpfs "$T" && cp -a "$STAGE/." "$T/" || exit 1
+start=$(date +%s)
+unshare -m -p -f --propagation private chroot "$T" /init
+echo "INNER_RC=$?"
+echo "SECONDS=$(( $(date +%s) - start ))"
+"#;
+    let out = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", script])
+        .env("T", &t)
+        .env("STAGE", &stage)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let ctx = format!("stdout:\n{stdout}\nstderr:\n{stderr}");
+    // Killed by SIGHUP (the pid namespace's "reboot"); unshare re-raises it.
+    assert!(stdout.contains("INNER_RC=129"), "{ctx}");
+    let secs: u64 = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("SECONDS="))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((10..30).contains(&secs), "took {secs} s: {ctx}");
+    let want = format!(
+        "initoverlayfs: error: find bootfs: boot filesystem {spec} did not appear within 1 s"
+    );
+    assert!(stderr.lines().any(|l| l.starts_with(&want)), "{ctx}");
+    assert!(
+        stderr.contains("initoverlayfs: no emergency shell; rebooting in 10 s"),
+        "{ctx}"
+    );
 }
