@@ -1,0 +1,267 @@
+//! Real dracut builds on the host (`dracut --no-kernel`: this host has no
+//! /lib/modules), into temporary files only. Our module is made visible
+//! through a private copy of dracut's base directory (`dracutbasedir`, a
+//! tree of symlinks plus `modules.d/81initoverlayfs`), so the host's
+//! /usr/lib/dracut is not touched.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+use initoverlayfs::config::Config;
+use initoverlayfs_builder::cli::initramfs_to_erofs;
+use initoverlayfs_builder::extract::extract_to_temp;
+use initoverlayfs_builder::list::{list, Listing};
+use initoverlayfs_builder::{build, BuildRequest};
+
+const DRACUT_BASE: &str = "/usr/lib/dracut";
+
+/// A dracut base dir with our module added; `None` (and why) without dracut.
+fn dracut_base(tmp: &Path) -> Option<PathBuf> {
+    if !have("dracut") || !Path::new(DRACUT_BASE).join("modules.d").is_dir() {
+        eprintln!("SKIP: dracut is not installed");
+        return None;
+    }
+    let base = tmp.join("dracut");
+    fs::create_dir_all(base.join("modules.d")).unwrap();
+    for e in fs::read_dir(DRACUT_BASE).unwrap() {
+        let e = e.unwrap();
+        if e.file_name() != "modules.d" {
+            std::os::unix::fs::symlink(e.path(), base.join(e.file_name())).unwrap();
+        }
+    }
+    for e in fs::read_dir(Path::new(DRACUT_BASE).join("modules.d")).unwrap() {
+        let e = e.unwrap();
+        std::os::unix::fs::symlink(e.path(), base.join("modules.d").join(e.file_name())).unwrap();
+    }
+    let ours = Path::new(env!("CARGO_MANIFEST_DIR")).join("dracut/81initoverlayfs");
+    std::os::unix::fs::symlink(ours, base.join("modules.d/81initoverlayfs")).unwrap();
+    Some(base)
+}
+
+/// A stand-in for the boot-time binary (the module only installs it).
+fn fake_bin(tmp: &Path) -> PathBuf {
+    let p = tmp.join("initoverlayfs-bin");
+    fs::copy("/bin/true", &p).unwrap();
+    p
+}
+
+fn units_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../init/units")
+}
+
+/// `env VARS dracut --no-kernel ARGS… -f OUT` as an argv.
+fn dracut_argv(base: &Path, bin: &Path, conf: &Path, args: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = vec![
+        "env".into(),
+        format!("dracutbasedir={}", base.display()),
+        format!("initoverlayfs_bin={}", bin.display()),
+        format!("initoverlayfs_conf={}", conf.display()),
+        format!("initoverlayfs_unitdir={}", units_dir().display()),
+        "dracut".into(),
+        "--quiet".into(),
+        "--no-kernel".into(),
+        "--no-hostonly".into(),
+    ];
+    v.extend(args.iter().map(|s| s.to_string()));
+    v
+}
+
+fn run_dracut(argv: &[String], out: &Path) -> Listing {
+    let status = Command::new(&argv[0])
+        .args(&argv[1..])
+        .arg("-f")
+        .arg(out)
+        .status()
+        .unwrap();
+    assert!(status.success(), "{argv:?}");
+    list(fs::File::open(out).unwrap()).unwrap()
+}
+
+fn has(l: &Listing, name: &str) -> bool {
+    l.entries.iter().any(|e| e.name == name)
+}
+
+fn target(l: &Listing, name: &str) -> Option<String> {
+    l.entries
+        .iter()
+        .find(|e| e.name == name)
+        .and_then(|e| e.target.clone())
+}
+
+#[test]
+fn plain_dracut_excludes_module_and_is_readable() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(base) = dracut_base(tmp.path()) else {
+        return;
+    };
+    let bin = fake_bin(tmp.path());
+    let conf = tmp.path().join("absent.conf");
+    for (flag, format) in [("--gzip", "gzip"), ("--zstd", "zstd")] {
+        let out = tmp.path().join(format!("plain-{format}.img"));
+        let l = run_dracut(&dracut_argv(&base, &bin, &conf, &[flag]), &out);
+        assert!(
+            l.segments.iter().any(|s| s.format.name() == format),
+            "{:?}",
+            l.segments
+        );
+        assert!(
+            !has(&l, "usr/sbin/initoverlayfs"),
+            "module pulled into a plain build"
+        );
+        assert!(!has(&l, "usr/lib/systemd/system/pre-initoverlayfs.service"));
+        assert!(has(&l, "usr/lib/systemd/systemd") || has(&l, "init"));
+
+        let ex = extract_to_temp(fs::File::open(&out).unwrap(), tmp.path()).unwrap();
+        assert_eq!(ex.stats.entries as usize, l.entries.len());
+        assert!(ex.tree.join("usr/lib/initrd-release").exists());
+        let image = tmp.path().join(format!("plain-{format}.erofs"));
+        let size = initramfs_to_erofs(&out, &image, &"lz4hc".parse().unwrap()).unwrap();
+        eprintln!(
+            "plain dracut {format}: {} bytes, {} entries, erofs lz4hc {size} bytes",
+            fs::metadata(&out).unwrap().len(),
+            l.entries.len()
+        );
+    }
+}
+
+#[test]
+fn module_builds_systemd_and_pid1_mini_images() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(base) = dracut_base(tmp.path()) else {
+        return;
+    };
+    let bin = fake_bin(tmp.path());
+
+    let conf = tmp.path().join("systemd.conf");
+    fs::write(
+        &conf,
+        "[boot]\nbootfstype = \"ext4\"\n[init]\nmode = \"systemd\"\n",
+    )
+    .unwrap();
+    let out = tmp.path().join("mini-systemd.img");
+    let l = run_dracut(
+        &dracut_argv(&base, &bin, &conf, &["-m", "initoverlayfs"]),
+        &out,
+    );
+    assert!(has(&l, "usr/sbin/initoverlayfs"));
+    assert!(has(&l, "etc/initoverlayfs.conf"));
+    for d in ["boot", "initrofs", "overlay", "initoverlayfs"] {
+        assert!(has(&l, d), "mount point /{d} missing");
+    }
+    for u in [
+        "pre-initoverlayfs.target",
+        "pre-initoverlayfs.service",
+        "pre-initoverlayfs-switch-root.service",
+    ] {
+        assert!(
+            has(&l, &format!("usr/lib/systemd/system/{u}")),
+            "{u} missing"
+        );
+    }
+    assert_eq!(
+        target(&l, "usr/lib/systemd/system/default.target").as_deref(),
+        Some("pre-initoverlayfs.target")
+    );
+    let etc_default = target(&l, "etc/systemd/system/default.target").unwrap_or_default();
+    assert!(
+        etc_default.ends_with("pre-initoverlayfs.target"),
+        "{etc_default}"
+    );
+    assert!(has(&l, "usr/lib/systemd/system/systemd-udevd.service"));
+    assert!(has(&l, "etc/initrd-release"));
+    assert!(
+        !has(&l, "usr/lib/systemd/system/initrd.target"),
+        "the mini image must not carry initrd.target"
+    );
+    let ex = extract_to_temp(fs::File::open(&out).unwrap(), tmp.path()).unwrap();
+    assert_eq!(
+        fs::read_to_string(ex.tree.join("etc/modules-load.d/initoverlayfs.conf")).unwrap(),
+        "loop\nerofs\noverlay\next4\n"
+    );
+
+    let conf = tmp.path().join("pid1.conf");
+    fs::write(&conf, "[init]\nmode = \"pid1\"\n").unwrap();
+    let out = tmp.path().join("mini-pid1.img");
+    let l = run_dracut(
+        &dracut_argv(&base, &bin, &conf, &["-m", "initoverlayfs"]),
+        &out,
+    );
+    assert_eq!(
+        target(&l, "init").as_deref(),
+        Some("usr/sbin/initoverlayfs")
+    );
+    assert!(has(&l, "usr/sbin/initoverlayfs"));
+    assert!(
+        !has(&l, "usr/lib/systemd/systemd"),
+        "pid1 mode must not carry systemd"
+    );
+    eprintln!(
+        "mini initramfs (no kernel modules): systemd {} bytes, pid1 {} bytes",
+        fs::metadata(tmp.path().join("mini-systemd.img"))
+            .unwrap()
+            .len(),
+        fs::metadata(&out).unwrap().len()
+    );
+}
+
+#[test]
+fn build_runs_both_argvs_on_the_live_root() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(base) = dracut_base(tmp.path()) else {
+        return;
+    };
+    if !have("mkfs.erofs") {
+        eprintln!("SKIP: mkfs.erofs missing");
+        return;
+    }
+    let bin = fake_bin(tmp.path());
+    let conf = tmp.path().join("c.conf");
+    fs::write(&conf, "[init]\nmode = \"systemd\"\n").unwrap();
+    let mut config = Config::default();
+    // The defaults, with --no-kernel (no /lib/modules here) and our test hooks.
+    config.build.initoverlayfs = dracut_argv(
+        &base,
+        &bin,
+        &conf,
+        &["--no-compress", "-o", "initoverlayfs", "-f", "{output}"],
+    );
+    config.build.initrd = dracut_argv(
+        &base,
+        &bin,
+        &conf,
+        &["-m", "initoverlayfs", "-f", "{output}"],
+    );
+    config.image.compression = "lz4hc".parse().unwrap();
+    let image_out = tmp.path().join("out/initoverlayfs.img");
+    let initrd_out = tmp.path().join("out/initrd.img");
+    fs::create_dir_all(tmp.path().join("out")).unwrap();
+    let report = build(&BuildRequest {
+        config: &config,
+        kver: "0.0.0-test",
+        root: Path::new("/"),
+        image_out: &image_out,
+        initrd_out: &initrd_out,
+        verbose: false,
+    })
+    .unwrap();
+    assert_eq!(report.image_bytes, fs::metadata(&image_out).unwrap().len());
+    assert_eq!(
+        report.initrd_bytes,
+        fs::metadata(&initrd_out).unwrap().len()
+    );
+    assert!(report.full_initramfs_bytes > report.image_bytes);
+    let mini = list(fs::File::open(&initrd_out).unwrap()).unwrap();
+    assert!(has(&mini, "usr/sbin/initoverlayfs"));
+    eprintln!("build(): {report:?}");
+    // Only the two outputs are left.
+    let mut names: Vec<_> = fs::read_dir(tmp.path().join("out"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, vec!["initoverlayfs.img", "initrd.img"]);
+}
