@@ -167,7 +167,7 @@ mod tests {
     #[test]
     fn formats_utc() {
         assert_eq!(super::utc(0), "1970-01-01T00:00:00Z");
-        assert_eq!(super::utc(1_795_000_000), "2026-11-18T10:26:40Z");
+        assert_eq!(super::utc(1_795_000_000), "2026-11-18T11:06:40Z");
         assert_eq!(super::utc(951_782_400), "2000-02-29T00:00:00Z");
     }
 }

@@ -1,0 +1,324 @@
+//! Full install → rollback → install cycles on temp roots, with the
+//! `[build]` argvs pointing at a fake builder that writes real cpio archives.
+
+mod common;
+
+use std::fs;
+
+use common::{
+    assert_bootable, assert_same, run, show, snapshot, temp_root, FEDORA_KVER, FEDORA_MID,
+};
+use initoverlayfs::config::{Algorithm, Config};
+use serde_json::Value;
+
+fn ok(o: &std::process::Output) {
+    assert_eq!(o.status.code(), Some(0), "{}", show(o));
+}
+
+fn entry_name() -> String {
+    format!("{FEDORA_MID}-{FEDORA_KVER}.conf")
+}
+
+fn fallback_name() -> String {
+    format!("{FEDORA_MID}-{FEDORA_KVER}~without-initoverlayfs.conf")
+}
+
+fn rollbacks(root: &std::path::Path) -> Vec<Value> {
+    let o = run(root, &["--list-rollbacks", "--json"]);
+    ok(&o);
+    serde_json::from_slice::<Value>(&o.stdout)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[test]
+fn fedora_install_rollback_install_cycle() {
+    let (_t, root) = temp_root("fedora");
+    let pristine = snapshot(&root);
+    let boot = root.join("boot");
+    let original = fs::read(boot.join(format!("initramfs-{FEDORA_KVER}.img"))).unwrap();
+    let main_entry = fs::read_to_string(boot.join("loader/entries").join(entry_name())).unwrap();
+
+    for round in 0..2 {
+        let o = run(&root, &["-y"]);
+        ok(&o);
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            out.contains("--rollback"),
+            "summary says how to roll back: {out}"
+        );
+
+        // The main entry is untouched and boots the mini initramfs.
+        let entries = boot.join("loader/entries");
+        assert_eq!(
+            fs::read_to_string(entries.join(entry_name())).unwrap(),
+            main_entry
+        );
+        let mini = fs::read(boot.join(format!("initramfs-{FEDORA_KVER}.img"))).unwrap();
+        assert!(mini.starts_with(b"070701"), "mini initramfs is a newc cpio");
+        assert_ne!(mini, original);
+        assert_bootable(&root, &entry_name(), &original, FEDORA_KVER);
+        // The fallback boots a byte-identical copy of the original.
+        let fb = fs::read_to_string(entries.join(fallback_name())).unwrap();
+        let want_fb = main_entry
+            .replace(
+                "39 (Workstation Edition)\n",
+                "39 (Workstation Edition) (without initoverlayfs)\n",
+            )
+            .replace(
+                &format!("initrd /initramfs-{FEDORA_KVER}.img "),
+                &format!("initrd /initramfs-{FEDORA_KVER}.img.without-initoverlayfs "),
+            );
+        assert_eq!(fb, want_fb);
+        assert_eq!(
+            fs::read(boot.join(format!("initramfs-{FEDORA_KVER}.img.without-initoverlayfs")))
+                .unwrap(),
+            original
+        );
+        // The config: detected boot fs, no host leak, lz4hc, [build] kept.
+        let cfg = Config::load(&root.join("etc/initoverlayfs.conf")).unwrap();
+        assert_eq!(
+            cfg.boot.bootfs.as_deref(),
+            Some("UUID=9e1c5a7d-3b2f-4e8a-b6d4-1f0c2e3d4a5b")
+        );
+        assert_eq!(cfg.boot.bootfstype.as_deref(), Some("ext4"));
+        assert_eq!(
+            cfg.boot.bootfs_hint, None,
+            "offline: no hint from the build host"
+        );
+        assert_eq!(cfg.image.compression.algorithm, Algorithm::Lz4hc);
+        assert!(cfg.build.initrd[0].ends_with("fake-build"));
+        // Other kernels' files are untouched.
+        let after = snapshot(&root);
+        for (k, v) in &pristine {
+            if k.contains("6.5.6-300") || k.contains("rescue") || k.contains("efi/") {
+                assert_eq!(after.get(k), Some(v), "{k} changed");
+            }
+        }
+
+        // Idempotent: a rerun changes nothing.
+        let o = run(&root, &["-y"]);
+        ok(&o);
+        assert!(String::from_utf8_lossy(&o.stdout).contains("already installed"));
+        assert_same(&after, &snapshot(&root), "rerun");
+        // --force rebuilds; still one fallback entry, one generation, and
+        // the rollback target is still the true original.
+        ok(&run(&root, &["-y", "--force"]));
+        let names: Vec<String> = fs::read_dir(&entries)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains("without"))
+            .collect();
+        assert_eq!(names, vec![fallback_name()]);
+        let gens = rollbacks(&root);
+        assert_eq!(gens.len(), 1, "{gens:#?}");
+        assert_eq!(gens[0]["in_effect"], true);
+        assert_eq!(gens[0]["kver"], FEDORA_KVER);
+
+        // Roll back: byte-identical to before the first install.
+        let o = run(&root, &["--rollback", "-y"]);
+        ok(&o);
+        assert_same(
+            &pristine,
+            &snapshot(&root),
+            &format!("rollback round {round}"),
+        );
+        assert!(rollbacks(&root).is_empty());
+    }
+}
+
+#[test]
+fn rollback_refuses_corrupt_copy_and_changes_nothing() {
+    let (_t, root) = temp_root("fedora");
+    ok(&run(&root, &["-y"]));
+    let installed = snapshot(&root);
+    let gen = root.join("var/lib/initoverlayfs/rollback/1");
+    let manifest: Value =
+        serde_json::from_slice(&fs::read(gen.join("manifest.json")).unwrap()).unwrap();
+    let saved = manifest["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"] == format!("/boot/initramfs-{FEDORA_KVER}.img"))
+        .unwrap()["copy"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    fs::write(gen.join(&saved), b"bit rot").unwrap();
+    let o = run(&root, &["--rollback", "1", "-y"]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("corrupt") && err.contains("blake3"), "{err}");
+    assert_same(&installed, &snapshot(&root), "failed rollback");
+    let o = run(&root, &["--rollback", "7", "-y"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no rollback generation 7"));
+}
+
+#[test]
+fn failing_builder_leaves_system_unchanged() {
+    let (_t, root) = temp_root("fedora");
+    let before = snapshot(&root);
+    let o = common::installer()
+        .arg("--root")
+        .arg(&root)
+        .arg("-y")
+        .env("FAKE_BUILD_FAIL", "1")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("failing on purpose") && err.contains("fake-build"),
+        "{err}"
+    );
+    assert!(err.contains("previous state was restored"), "{err}");
+    assert_same(&before, &snapshot(&root), "failed build");
+    assert!(rollbacks(&root).is_empty());
+}
+
+#[test]
+fn new_entry_from_kernel_cmdline_and_generations_pruned() {
+    // RHEL fixture: no BLS entry, no kernel config; /etc/kernel/cmdline.
+    let (_t, root) = temp_root("rhel-noconfig");
+    let kver = "5.14.0-427.13.1.el9_4.x86_64";
+    let pristine = snapshot(&root);
+    ok(&run(&root, &["-y"]));
+    let entry =
+        fs::read_to_string(root.join(format!("boot/loader/entries/rhel-{kver}.conf"))).unwrap();
+    assert_eq!(
+        entry,
+        format!(
+            "title Red Hat Enterprise Linux 9.4 (Plow) ({kver})\nversion {kver}\nsort-key rhel\n\
+             options root=/dev/mapper/rhel-root ro rd.lvm.lv=rhel/root\nlinux /vmlinuz-{kver}\ninitrd /initramfs-{kver}.img\n"
+        )
+    );
+    let cfg = Config::load(&root.join("etc/initoverlayfs.conf")).unwrap();
+    assert_eq!(
+        cfg.image.compression.algorithm,
+        Algorithm::None,
+        "RHEL 9 guess: no compression"
+    );
+    assert_eq!(cfg.boot.bootfstype.as_deref(), Some("xfs"));
+    // Re-runs with other settings carry the true original forward.
+    for m in ["pid1", "systemd"] {
+        ok(&run(&root, &["-y", "--init-mode", m]));
+    }
+    assert_eq!(rollbacks(&root).len(), 1);
+    ok(&run(&root, &["--rollback", "-y"]));
+    assert_same(
+        &pristine,
+        &snapshot(&root),
+        "rollback to before the first install",
+    );
+}
+
+#[test]
+fn upstream_config_is_migrated_with_backup() {
+    let (t, root) = temp_root("bios-only");
+    let kver = "6.1.0-13-amd64";
+    let conf = root.join("etc/initoverlayfs.conf");
+    let upstream = "bootfs UUID=bbbbbbbb-1111-2222-3333-444444444444\nbootfs_hint /dev/sda2\nbootfstype ext4\n\
+                    erofs_compression -zlz4\ninitoverlayfs_builder dracut -H -f /boot/x.img\n";
+    fs::write(&conf, upstream).unwrap();
+    let pristine = snapshot(&root);
+    // Upstream builders are shell strings and are not migrated: the default
+    // dracut argvs run; a fake `dracut` first in PATH stands in for it.
+    let bin = t.path().join("bin");
+    fs::create_dir(&bin).unwrap();
+    let fake = bin.join("dracut");
+    fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\nout=; kver=; kind=full\nwhile [ $# -gt 0 ]; do case $1 in -f) out=$2; shift;; --kver) kver=$2; shift;; --modules) kind=mini;; esac; shift; done\nexec {} $kind $kver $out\n",
+            t.path().join("fake-build").display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let o = common::installer()
+        .arg("--root")
+        .arg(&root)
+        .arg("-y")
+        .env("PATH", &path)
+        .output()
+        .unwrap();
+    ok(&o);
+    assert_eq!(
+        fs::read_to_string(root.join("etc/initoverlayfs.conf.upstream-backup")).unwrap(),
+        upstream
+    );
+    let cfg = Config::load(&conf).unwrap();
+    assert_eq!(
+        cfg.boot.bootfs_hint.as_deref(),
+        Some("/dev/sda2"),
+        "explicit settings win"
+    );
+    assert_eq!(cfg.image.compression.algorithm, Algorithm::Lz4);
+    assert_eq!(cfg.build, initoverlayfs::config::Build::default());
+    // Debian naming: the mini initramfs replaces /boot/initrd.img-KVER and a
+    // new entry is created from /etc/kernel/cmdline.
+    let entry =
+        fs::read_to_string(root.join(format!("boot/loader/entries/debian-{kver}.conf"))).unwrap();
+    assert!(
+        entry.contains(&format!("initrd /initrd.img-{kver}\n")),
+        "{entry}"
+    );
+    assert!(
+        entry.contains("options root=UUID=aaaaaaaa-1111-2222-3333-444444444444 ro quiet\n"),
+        "{entry}"
+    );
+    assert!(root
+        .join(format!(
+            "boot/loader/entries/debian-{kver}~without-initoverlayfs.conf"
+        ))
+        .is_file());
+    let o = common::installer()
+        .arg("--root")
+        .arg(&root)
+        .args(["--rollback", "-y"])
+        .env("PATH", &path)
+        .output()
+        .unwrap();
+    ok(&o);
+    assert_same(&pristine, &snapshot(&root), "rollback of a migration");
+}
+
+#[test]
+fn regenerated_initramfs_is_the_new_original_and_generations_are_pruned() {
+    let (_t, root) = temp_root("fedora");
+    let initrd = root.join(format!("boot/initramfs-{FEDORA_KVER}.img"));
+    let mut last = Vec::new();
+    for i in 0..5 {
+        ok(&run(&root, &["-y"]));
+        // `dracut -f` by someone else: the entry now boots a new full initramfs.
+        last = format!("regenerated initramfs {i}\n").into_bytes();
+        fs::write(&initrd, &last).unwrap();
+    }
+    let before = snapshot(&root);
+    ok(&run(&root, &["-y"]));
+    let gens = rollbacks(&root);
+    assert_eq!(gens.len(), 3, "[rollback] keep = 3: {gens:#?}");
+    assert_eq!(gens.last().unwrap()["in_effect"], true);
+    let fb = root.join(format!(
+        "boot/initramfs-{FEDORA_KVER}.img.without-initoverlayfs"
+    ));
+    assert_eq!(
+        fs::read(&fb).unwrap(),
+        last,
+        "the fallback is the regenerated initramfs"
+    );
+    ok(&run(&root, &["--rollback", "-y"]));
+    assert_same(
+        &before,
+        &snapshot(&root),
+        "rollback to the regenerated state",
+    );
+}
