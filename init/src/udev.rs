@@ -58,7 +58,9 @@ impl Udev {
 
     /// Triggers the storage subsystems.
     pub fn trigger_storage(&self) {
-        info!("udev: triggering {}", STORAGE_SUBSYSTEMS.join(" "));
+        if self.udevadm.is_some() {
+            info!("udev: triggering {}", STORAGE_SUBSYSTEMS.join(" "));
+        }
         self.trigger(STORAGE_SUBSYSTEMS);
     }
 
@@ -67,6 +69,9 @@ impl Udev {
     pub fn tick(&mut self, elapsed: Duration) {
         if !self.full_done && elapsed >= FULL_TRIGGER_AFTER {
             self.full_done = true;
+            if self.udevadm.is_none() {
+                return;
+            }
             info!(
                 "udev: boot device still missing after {} s, triggering all devices",
                 elapsed.as_secs()

@@ -15,85 +15,28 @@
 //! Skips (printing why) when not root, or without loop devices, unshare,
 //! losetup, mkfs.ext4 -d, mkfs.erofs, or kernel erofs/overlay support.
 
+mod common;
+
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::Command;
 
-const BIN: &str = env!("CARGO_BIN_EXE_initoverlayfs");
+use common::{boot_disk, in_namespace, install_with_libs, BIN};
 
-fn missing_capability() -> Option<String> {
-    if unsafe { libc::geteuid() } != 0 {
-        return Some("not root".into());
-    }
-    if !Path::new("/dev/loop-control").exists() {
-        return Some("no /dev/loop-control".into());
-    }
-    for tool in [
-        "unshare",
-        "mkfs.erofs",
-        "mkfs.ext4",
-        "losetup",
-        "chroot",
-        "ldd",
-        "dash",
-    ] {
-        if Command::new("sh")
-            .args(["-c", &format!("command -v {tool}")])
-            .output()
-            .map_or(true, |o| !o.status.success())
-        {
-            return Some(format!("{tool} is not installed"));
-        }
-    }
-    let fs = fs::read_to_string("/proc/filesystems").unwrap_or_default();
-    for want in ["erofs", "overlay", "tmpfs", "ext4"] {
-        if !fs
-            .lines()
-            .any(|l| l.split_whitespace().last() == Some(want))
-        {
-            return Some(format!(
-                "the kernel has no {want} (not in /proc/filesystems)"
-            ));
-        }
-    }
-    None
-}
-
-/// Copies `bin` to `root` at `dest`, with the shared libraries ldd lists at
-/// their own paths.
-fn install_with_libs(bin: &Path, root: &Path, dest: &str) {
-    let target = root.join(dest.trim_start_matches('/'));
-    fs::create_dir_all(target.parent().unwrap()).unwrap();
-    fs::copy(bin, &target).unwrap();
-    fs::set_permissions(&target, fs::Permissions::from_mode(0o755)).unwrap();
-    let out = Command::new("ldd").arg(bin).output().unwrap();
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let lib = line.split_whitespace().find(|w| w.starts_with('/'));
-        if let Some(lib) = lib {
-            let to = root.join(lib.trim_start_matches('/'));
-            fs::create_dir_all(to.parent().unwrap()).unwrap();
-            fs::copy(lib, &to).unwrap();
-        }
-    }
-}
-
-fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+const TOOLS: &[&str] = &[
+    "unshare",
+    "mkfs.erofs",
+    "mkfs.ext4",
+    "losetup",
+    "chroot",
+    "ldd",
+    "dash",
+];
+const FILESYSTEMS: &[&str] = &["erofs", "overlay", "tmpfs", "ext4"];
 
 #[test]
 fn pid1_finds_bootfs_switches_root_and_execs_init() {
-    if let Some(why) = missing_capability() {
-        eprintln!("SKIP: {why}");
-        return;
-    }
+    require!(TOOLS, FILESYSTEMS);
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
 
@@ -115,30 +58,7 @@ fn pid1_finds_bootfs_switches_root_and_execs_init() {
         fs::Permissions::from_mode(0o755),
     )
     .unwrap();
-
-    // The boot filesystem: ext4 holding the image, with a UUID unique to this run.
-    let boot_tree = d.join("boottree");
-    fs::create_dir_all(&boot_tree).unwrap();
-    run(Command::new("mkfs.erofs")
-        .arg("--quiet")
-        .arg(boot_tree.join("test.img"))
-        .arg(&image_tree));
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let uuid = format!(
-        "{:08x}-{:04x}-4000-8000-{:012x}",
-        std::process::id(),
-        nanos as u16,
-        nanos as u64 & 0xffff_ffff_ffff
-    );
-    let boot_img = d.join("boot.ext4");
-    run(Command::new("mkfs.ext4")
-        .args(["-q", "-F", "-U", &uuid, "-d"])
-        .arg(&boot_tree)
-        .arg(&boot_img)
-        .arg("16M"));
+    let (boot_img, uuid) = boot_disk(d, &image_tree);
 
     // The mini "initramfs": us as /init, plus the config.
     let stage = d.join("stage");
@@ -169,18 +89,16 @@ echo "INNER_RC=$?"
 for f in "$T2"/* "$T2"/.[!.]*; do [ -e "$f" ] && echo "LEFT ${f#$T2/}"; done
 true
 "#;
-    let out = Command::new("unshare")
-        .args(["-m", "--propagation", "private", "sh", "-c", script])
-        .env("T", &t)
-        .env("T2", &t2)
-        .env("STAGE", &stage)
-        .env("BOOTIMG", &boot_img)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let (stdout, stderr) = in_namespace(
+        script,
+        &[
+            ("T", &t),
+            ("T2", &t2),
+            ("STAGE", &stage),
+            ("BOOTIMG", &boot_img),
+        ],
+    );
     let ctx = format!("stdout:\n{stdout}\nstderr:\n{stderr}");
-    assert!(out.status.success(), "{ctx}");
     assert!(stdout.contains("INIT pid=1 args=single --foo=bar"), "{ctx}");
     assert!(stdout.contains("INNER_RC=0"), "{ctx}");
     assert!(stdout.contains("BOOT_VISIBLE"), "{ctx}");
@@ -208,15 +126,11 @@ true
     left.sort();
     assert_eq!(left, vec!["initrofs", "overlay"], "{ctx}");
     assert!(!stderr.contains("initoverlayfs: error"), "{ctx}");
-    eprintln!("{ctx}");
 }
 
 #[test]
 fn pid1_failure_without_shell_waits_then_reboots() {
-    if let Some(why) = missing_capability() {
-        eprintln!("SKIP: {why}");
-        return;
-    }
+    require!(TOOLS, FILESYSTEMS);
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let stage = d.join("stage");
@@ -237,14 +151,7 @@ unshare -m -p -f --propagation private chroot "$T" /init
 echo "INNER_RC=$?"
 echo "SECONDS=$(( $(date +%s) - start ))"
 "#;
-    let out = Command::new("unshare")
-        .args(["-m", "--propagation", "private", "sh", "-c", script])
-        .env("T", &t)
-        .env("STAGE", &stage)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let (stdout, stderr) = in_namespace(script, &[("T", &t), ("STAGE", &stage)]);
     let ctx = format!("stdout:\n{stdout}\nstderr:\n{stderr}");
     // Killed by SIGHUP (the pid namespace's "reboot"); unshare re-raises it.
     assert!(stdout.contains("INNER_RC=129"), "{ctx}");

@@ -5,46 +5,18 @@
 //! not root, or when loop devices, unshare, mkfs.erofs or kernel erofs/overlay
 //! support are absent.
 
+mod common;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_initoverlayfs");
-
-/// Why these tests cannot run here, if they cannot.
-fn missing_capability() -> Option<String> {
-    if unsafe { libc::geteuid() } != 0 {
-        return Some("not root".into());
-    }
-    if !Path::new("/dev/loop-control").exists() {
-        return Some("no /dev/loop-control".into());
-    }
-    for tool in ["unshare", "mkfs.erofs"] {
-        if Command::new(tool).arg("--help").output().is_err() {
-            return Some(format!("{tool} is not installed"));
-        }
-    }
-    let fs = fs::read_to_string("/proc/filesystems").unwrap_or_default();
-    for want in ["erofs", "overlay", "tmpfs"] {
-        if !fs
-            .lines()
-            .any(|l| l.split_whitespace().last() == Some(want))
-        {
-            return Some(format!(
-                "the kernel has no {want} (not in /proc/filesystems)"
-            ));
-        }
-    }
-    None
-}
+use common::BIN;
 
 macro_rules! require_privileges {
     () => {
-        if let Some(why) = missing_capability() {
-            eprintln!("SKIP: {why}");
-            return;
-        }
+        require!(&["unshare", "mkfs.erofs"], &["erofs", "overlay", "tmpfs"]);
     };
 }
 

@@ -1,0 +1,117 @@
+//! systemd mode (`initoverlayfs --systemd`) on real mounts: the binary runs
+//! chrooted into a tmpfs "initramfs" whose `/dev`, `/proc` and `/sys` are
+//! the host's (bind-mounted, as systemd would have them), inside a private
+//! mount namespace. It must find the ext4 boot filesystem (UUID= spec, hint
+//! given), build `/initoverlayfs` and exit 0 without switching root; on a
+//! failure after `/boot` is mounted it must exit 1 with one error line and
+//! undo its mounts. There is no udevadm in the chroot: the resolver's sysfs
+//! probe finds the device (and a warning says udev was not triggered).
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+
+use common::{boot_disk, in_namespace, install_with_libs, BIN};
+
+const TOOLS: &[&str] = &[
+    "unshare",
+    "mkfs.erofs",
+    "mkfs.ext4",
+    "losetup",
+    "chroot",
+    "ldd",
+];
+const FILESYSTEMS: &[&str] = &["erofs", "overlay", "tmpfs", "ext4"];
+
+/// Sets up the chroot with `image_conf` as the `[image]` section and runs
+/// `initoverlayfs --systemd` in it; returns (stdout, stderr) of the script,
+/// whose stdout has `RC=`, `MERGED_OK`, `BOOT_MOVED`, `BOOT_UNMOUNTED` lines.
+fn run_systemd_mode(image_conf: &str) -> (String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let image_tree = d.join("image");
+    fs::create_dir_all(image_tree.join("etc")).unwrap();
+    fs::write(image_tree.join("hello.txt"), "hello\n").unwrap();
+    let (boot_img, uuid) = boot_disk(d, &image_tree);
+    let stage = d.join("stage");
+    install_with_libs(Path::new(BIN), &stage, "/usr/sbin/initoverlayfs");
+    fs::create_dir_all(stage.join("etc")).unwrap();
+    let conf_head = format!(
+        "[boot]\nbootfs = \"UUID={uuid}\"\ntimeout = 5\n{image_conf}\n[init]\nmode = \"systemd\"\n"
+    );
+    let conf_head_path = d.join("conf");
+    fs::write(&conf_head_path, conf_head).unwrap();
+    let t = d.join("initramfs");
+    fs::create_dir_all(&t).unwrap();
+    let script = r#"
+set -e
+mount -t tmpfs -o mode=0755 tmpfs "$T"
+cp -a "$STAGE/." "$T/"
+for m in dev proc sys; do mkdir -p "$T/$m"; mount --rbind "/$m" "$T/$m"; done
+loop=$(losetup -f --show "$BOOTIMG")
+trap 'losetup -d "$loop"' EXIT
+# The hint names the real device, so the hint path is exercised.
+{ cat "$CONF"; echo; } | sed "s|^timeout = 5|timeout = 5\nbootfs_hint = \"$loop\"|" > "$T/etc/initoverlayfs.conf"
+set +e
+PATH=/usr/sbin chroot "$T" /usr/sbin/initoverlayfs --systemd
+echo "RC=$?"
+[ -f "$T/initoverlayfs/hello.txt" ] && echo MERGED_OK
+[ -f "$T/initoverlayfs/boot/test.img" ] && echo BOOT_MOVED
+awk -v b="$T/boot" '$2 == b {f=1} END {if (!f) print "BOOT_UNMOUNTED"}' /proc/self/mounts
+true
+"#;
+    in_namespace(
+        script,
+        &[
+            ("T", &t),
+            ("STAGE", &stage),
+            ("BOOTIMG", &boot_img),
+            ("CONF", &conf_head_path),
+        ],
+    )
+}
+
+#[test]
+fn systemd_mode_builds_the_tree_and_exits_0() {
+    require!(TOOLS, FILESYSTEMS);
+    let (stdout, stderr) = run_systemd_mode("[image]\npath = \"/test.img\"");
+    let ctx = format!("stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.contains("RC=0"), "{ctx}");
+    assert!(stdout.contains("MERGED_OK"), "{ctx}");
+    assert!(stdout.contains("BOOT_MOVED"), "{ctx}");
+    assert!(
+        stderr.contains("initoverlayfs: starting (systemd mode"),
+        "{ctx}"
+    );
+    assert!(
+        stderr.contains("initoverlayfs: udevadm not found; not triggering udev"),
+        "{ctx}"
+    );
+    assert!(stderr.contains("initoverlayfs: ready in "), "{ctx}");
+    assert!(!stderr.contains("error"), "{ctx}");
+    eprintln!("{ctx}");
+}
+
+#[test]
+fn systemd_mode_failure_exits_1_and_undoes_mounts() {
+    require!(TOOLS, FILESYSTEMS);
+    let (stdout, stderr) = run_systemd_mode("[image]\npath = \"/test.img\"\nfstype = \"nosuchfs\"");
+    let ctx = format!("stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.contains("RC=1"), "{ctx}");
+    assert!(stdout.contains("BOOT_UNMOUNTED"), "{ctx}");
+    assert!(!stdout.contains("MERGED_OK"), "{ctx}");
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("initoverlayfs: error: "))
+        .collect();
+    assert_eq!(errors.len(), 1, "{ctx}");
+    assert!(
+        errors[0].starts_with("initoverlayfs: error: mount image: mount /dev/loop"),
+        "{ctx}"
+    );
+    assert!(
+        errors[0].ends_with("/initrofs as nosuchfs read-only: No such device (os error 19)"),
+        "{ctx}"
+    );
+}
