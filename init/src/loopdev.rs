@@ -64,7 +64,38 @@ enum Outcome {
     Busy,
 }
 
-fn configure(lo: &File, backing: &File, backing_path: &Path) -> io::Result<Outcome> {
+/// Which ioctls attach the device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// `LOOP_CONFIGURE`, falling back to [`Method::SetFd`] when the kernel
+    /// does not know it (before 5.8). What the program uses.
+    Configure,
+    /// `LOOP_SET_FD` + `LOOP_SET_STATUS64` only (tests the fallback).
+    SetFd,
+}
+
+fn configure(
+    lo: &File,
+    backing: &File,
+    backing_path: &Path,
+    method: Method,
+) -> io::Result<Outcome> {
+    if method == Method::Configure {
+        match configure_at_once(lo, backing, backing_path) {
+            Ok(Some(outcome)) => return Ok(outcome),
+            Ok(None) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    set_fd_and_status(lo, backing, backing_path)
+}
+
+/// `LOOP_CONFIGURE`; `Ok(None)`: the kernel does not know the ioctl.
+fn configure_at_once(
+    lo: &File,
+    backing: &File,
+    backing_path: &Path,
+) -> io::Result<Option<Outcome>> {
     // SAFETY: loop_config is plain old data; all-zero is a valid value.
     let mut cfg: loop_config = unsafe { std::mem::zeroed() };
     cfg.fd = backing.as_raw_fd() as u32;
@@ -74,12 +105,16 @@ fn configure(lo: &File, backing: &File, backing_path: &Path) -> io::Result<Outco
         LOOP_CONFIGURE,
         &cfg as *const loop_config as libc::c_ulong,
     ) {
-        Ok(_) => return Ok(Outcome::Attached),
-        Err(e) if e.raw_os_error() == Some(libc::EBUSY) => return Ok(Outcome::Busy),
+        Ok(_) => Ok(Some(Outcome::Attached)),
+        Err(e) if e.raw_os_error() == Some(libc::EBUSY) => Ok(Some(Outcome::Busy)),
         // Kernels before 5.8 do not know LOOP_CONFIGURE (EINVAL/ENOTTY).
-        Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL) | Some(libc::ENOTTY)) => {}
-        Err(e) => return Err(e),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL) | Some(libc::ENOTTY)) => Ok(None),
+        Err(e) => Err(e),
     }
+}
+
+/// `LOOP_SET_FD` then `LOOP_SET_STATUS64` (pre-5.8 kernels).
+fn set_fd_and_status(lo: &File, backing: &File, backing_path: &Path) -> io::Result<Outcome> {
     match ioctl(lo, LOOP_SET_FD, backing.as_raw_fd() as libc::c_ulong) {
         Ok(_) => {}
         Err(e) if e.raw_os_error() == Some(libc::EBUSY) => return Ok(Outcome::Busy),
@@ -105,6 +140,11 @@ impl LoopDevice {
     /// missing). Errors name the image or the loop device and carry the
     /// errno text.
     pub fn attach_readonly(backing: &Path, dev: &Path) -> Result<LoopDevice> {
+        LoopDevice::attach_readonly_with(backing, dev, Method::Configure)
+    }
+
+    /// [`LoopDevice::attach_readonly`] with a chosen [`Method`].
+    pub fn attach_readonly_with(backing: &Path, dev: &Path, method: Method) -> Result<LoopDevice> {
         let image = File::open(backing)
             .with_context(|| format!("cannot open image {}", backing.display()))?;
         let ctl_path = dev.join("loop-control");
@@ -133,7 +173,7 @@ impl LoopDevice {
                 .open(&path)
                 .or_else(|_| File::open(&path))
                 .with_context(|| format!("cannot open {}", path.display()))?;
-            match configure(&file, &image, backing).with_context(|| {
+            match configure(&file, &image, backing, method).with_context(|| {
                 format!("cannot attach {} to {}", backing.display(), path.display())
             })? {
                 Outcome::Attached => return Ok(LoopDevice { file, number, path }),
@@ -180,7 +220,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let img = dir.path().join("img");
         std::fs::write(&img, vec![7u8; 1 << 20]).unwrap();
-        let lo = LoopDevice::attach_readonly(&img, Path::new("/dev")).unwrap();
+        for method in [Method::Configure, Method::SetFd] {
+            attach_check_release(&img, method);
+        }
+    }
+
+    fn attach_check_release(img: &Path, method: Method) {
+        let lo = LoopDevice::attach_readonly_with(img, Path::new("/dev"), method).unwrap();
         let n = lo.number();
         assert_eq!(lo.path(), Path::new(&format!("/dev/loop{n}")));
         assert_eq!(backing_file(n).unwrap().trim(), img.to_str().unwrap());
