@@ -23,16 +23,8 @@ use std::path::Path;
 
 use common::{boot_disk, in_namespace, install_with_libs, BIN};
 
-const TOOLS: &[&str] = &[
-    "unshare",
-    "mkfs.erofs",
-    "mkfs.ext4",
-    "losetup",
-    "chroot",
-    "ldd",
-    "dash",
-];
-const FILESYSTEMS: &[&str] = &["erofs", "overlay", "tmpfs", "ext4"];
+const TOOLS: &[&str] = common::CHROOT_TOOLS;
+const FILESYSTEMS: &[&str] = common::CHROOT_FILESYSTEMS;
 
 #[test]
 fn pid1_finds_bootfs_switches_root_and_execs_init() {

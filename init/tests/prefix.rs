@@ -221,6 +221,21 @@ fn expect_failure(root: &Root) -> String {
     errors[0].to_string()
 }
 
+/// Checks `initoverlayfs: error: mount image: mount /dev/loopN on
+/// D/initrofs as FSTYPE read-only: ERRNO`.
+fn assert_mount_image_failure(line: &str, root: &Root, fstype: &str, errno: &str) {
+    let (head, tail) = line.split_once(" on ").unwrap_or_else(|| panic!("{line}"));
+    let n = head
+        .strip_prefix("initoverlayfs: error: mount image: mount /dev/loop")
+        .unwrap_or_else(|| panic!("{line}"));
+    assert!(n.parse::<u32>().is_ok(), "{line}");
+    let want = format!(
+        "{}/initrofs as {fstype} read-only: {errno}",
+        root.d.display()
+    );
+    assert_eq!(tail, want, "{line}");
+}
+
 #[test]
 fn missing_image_fails_naming_the_path() {
     require_privileges!();
@@ -241,13 +256,7 @@ fn wrong_fstype_fails_at_mount_image() {
     require_privileges!();
     let root = Root::new("[image]\npath = \"/test.img\"\nfstype = \"ext4\"\n");
     let line = expect_failure(&root);
-    let prefix = "initoverlayfs: error: mount image: mount /dev/loop";
-    assert!(line.starts_with(prefix), "{line}");
-    let want = format!(
-        " on {}/initrofs as ext4 read-only: Invalid argument (os error 22)",
-        root.d.display()
-    );
-    assert!(line.ends_with(&want), "{line}");
+    assert_mount_image_failure(&line, &root, "ext4", "Invalid argument (os error 22)");
 }
 
 #[test]
@@ -255,14 +264,7 @@ fn fstype_unknown_to_the_kernel_fails_with_enodev() {
     require_privileges!();
     let root = Root::new("[image]\npath = \"/test.img\"\nfstype = \"nosuchfs\"\n");
     let line = expect_failure(&root);
-    assert!(
-        line.starts_with("initoverlayfs: error: mount image: mount /dev/loop"),
-        "{line}"
-    );
-    assert!(
-        line.ends_with("as nosuchfs read-only: No such device (os error 19)"),
-        "{line}"
-    );
+    assert_mount_image_failure(&line, &root, "nosuchfs", "No such device (os error 19)");
 }
 
 #[test]
@@ -274,15 +276,7 @@ fn corrupt_image_fails_at_mount_image() {
     img[1024..1028].copy_from_slice(&[0, 0, 0, 0]);
     fs::write(root.image(), img).unwrap();
     let line = expect_failure(&root);
-    assert!(
-        line.starts_with("initoverlayfs: error: mount image: mount /dev/loop"),
-        "{line}"
-    );
-    let want = format!(
-        " on {}/initrofs as erofs read-only: Invalid argument (os error 22)",
-        root.d.display()
-    );
-    assert!(line.ends_with(&want), "{line}");
+    assert_mount_image_failure(&line, &root, "erofs", "Invalid argument (os error 22)");
 }
 
 #[test]

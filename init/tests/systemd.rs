@@ -14,15 +14,8 @@ use std::path::Path;
 
 use common::{boot_disk, in_namespace, install_with_libs, BIN};
 
-const TOOLS: &[&str] = &[
-    "unshare",
-    "mkfs.erofs",
-    "mkfs.ext4",
-    "losetup",
-    "chroot",
-    "ldd",
-];
-const FILESYSTEMS: &[&str] = &["erofs", "overlay", "tmpfs", "ext4"];
+const TOOLS: &[&str] = common::CHROOT_TOOLS;
+const FILESYSTEMS: &[&str] = common::CHROOT_FILESYSTEMS;
 
 /// Sets up the chroot with `image_conf` as the `[image]` section and runs
 /// `initoverlayfs --systemd` in it; returns (stdout, stderr) of the script,

@@ -9,6 +9,19 @@ use std::process::Command;
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_initoverlayfs");
 
+/// Tools the chroot-based tests (pid1, systemd mode) need.
+pub const CHROOT_TOOLS: &[&str] = &[
+    "unshare",
+    "mkfs.erofs",
+    "mkfs.ext4",
+    "losetup",
+    "chroot",
+    "ldd",
+    "dash",
+];
+/// Filesystems the chroot-based tests mount.
+pub const CHROOT_FILESYSTEMS: &[&str] = &["erofs", "overlay", "tmpfs", "ext4"];
+
 /// Why a privileged test cannot run here, if it cannot: not root, no loop
 /// devices, a missing tool, or a filesystem the kernel lacks.
 pub fn missing_capability(tools: &[&str], filesystems: &[&str]) -> Option<String> {
