@@ -115,6 +115,11 @@ pub fn rename(from: &Path, to: &Path) -> Result<()> {
 
 /// Removes `p` if it exists and fsyncs its directory.
 pub fn remove(p: &Path) -> Result<()> {
+    // Absent files are fine even on a read-only filesystem (where unlink
+    // of a missing name fails with EROFS, not ENOENT).
+    if fs::symlink_metadata(p).is_err_and(|e| e.kind() == io::ErrorKind::NotFound) {
+        return Ok(());
+    }
     match fs::remove_file(p) {
         Ok(()) => fsync_dir(parent(p)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),

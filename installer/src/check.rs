@@ -252,6 +252,16 @@ pub fn checks(det: &Detection, plan: &anyhow::Result<Plan>) -> Vec<Check> {
             ),
         ),
     });
+    for m in boot_mounts(det) {
+        let h = det.target.path(&m);
+        if let Err(e) = rustix::fs::access(&h, rustix::fs::Access::WRITE_OK) {
+            v.push(check(
+                "boot-writable",
+                Status::Fail,
+                format!("{m} is not writable: {}", std::io::Error::from(e)),
+            ));
+        }
+    }
     if let (Ok(p), Ok(free)) = (plan, &det.free) {
         let fb = p.fallback.as_ref().map(|f| det.target.path(f));
         let fb_exists = fb.as_ref().is_some_and(|f| f.exists());
@@ -289,6 +299,17 @@ pub fn checks(det: &Detection, plan: &anyhow::Result<Plan>) -> Vec<Check> {
         });
     } else if let Err(e) = &det.free {
         v.push(check("space", Status::Fail, e.clone()));
+    }
+    v
+}
+
+/// The mount points an install writes to: `$BOOT` and the boot filesystem.
+pub fn boot_mounts(det: &Detection) -> Vec<String> {
+    let mut v = vec![det.boot_root.mount.clone()];
+    if let Some(b) = &det.layout.boot {
+        if !v.contains(&b.mount_point) {
+            v.push(b.mount_point.clone());
+        }
     }
     v
 }

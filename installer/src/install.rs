@@ -96,7 +96,7 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
     let store = Store::new(&target);
     if !cli.dry_run {
         store.clean()?;
-        for m in boot_mounts(&det) {
+        for m in check::boot_mounts(&det) {
             atomic::clean_staging(&target.path(&m))?;
         }
     }
@@ -151,7 +151,7 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
             let undo = store
                 .restore(&target, &gen)
                 .and_then(|()| store.delete(&gen));
-            for m in boot_mounts(&det) {
+            for m in check::boot_mounts(&det) {
                 let _ = atomic::clean_staging(&target.path(&m));
             }
             return Err(match undo {
@@ -171,17 +171,6 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
     point("pruned");
     print_summary(&det, &plan, &outcome, &pruned, cli.root.as_deref());
     Ok(ExitCode::SUCCESS)
-}
-
-/// The mount points that receive files: `$BOOT` and the boot filesystem.
-fn boot_mounts(det: &Detection) -> Vec<String> {
-    let mut v = vec![det.boot_root.mount.clone()];
-    if let Some(b) = &det.layout.boot {
-        if !v.contains(&b.mount_point) {
-            v.push(b.mount_point.clone());
-        }
-    }
-    v
 }
 
 fn transaction(
@@ -257,7 +246,7 @@ fn transaction(
     }
 
     // 8. durable for the boot loader
-    for m in boot_mounts(det) {
+    for m in check::boot_mounts(det) {
         atomic::flush_for_bootloader(&host(&m))?;
     }
     point("boot filesystems flushed");

@@ -58,6 +58,8 @@ pub fn rollback(cli: &Cli, generation: Option<u64>) -> Result<ExitCode> {
     for d in dirs {
         let h = target.path(&d);
         if h.is_dir() {
+            // Staging files of an install killed mid-way go too.
+            atomic::clean_staging(&h)?;
             atomic::flush_for_bootloader(&h)?;
         }
     }
