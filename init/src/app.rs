@@ -163,7 +163,8 @@ pub fn run(cli: &Cli, mode: &Mode) -> Result<()> {
     );
 
     let layout = Layout::new(root);
-    let mut stack = MountStack::new();
+    // pid1: a failure keeps what is mounted (the emergency shell may be the image's).
+    let mut stack = MountStack::new(*mode != Mode::Pid1);
     if let Mode::Prefix(_) = mode {
         step("check bootfs", || {
             let boot = layout.boot();

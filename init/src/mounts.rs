@@ -90,17 +90,23 @@ pub fn is_mount_point(path: &Path) -> bool {
 }
 
 /// Mounts made so far; on drop, unmounts them newest first (lazily), unless
-/// [`MountStack::keep`] was called. Keeps a failed systemd-mode run from
-/// leaving a half-built tree (and a busy loop device) behind.
-#[derive(Debug, Default)]
+/// [`MountStack::keep`] was called or the stack was made with `undo: false`.
+/// Keeps a failed systemd-mode run from leaving a half-built tree (and a
+/// busy loop device) behind.
+#[derive(Debug)]
 pub struct MountStack {
     targets: Vec<PathBuf>,
+    undo: bool,
 }
 
 impl MountStack {
-    /// An empty stack.
-    pub fn new() -> MountStack {
-        MountStack::default()
+    /// An empty stack; `undo`: unmount on drop (pid1 mode passes `false`,
+    /// so a failure leaves the image mounted for the emergency shell).
+    pub fn new(undo: bool) -> MountStack {
+        MountStack {
+            targets: Vec::new(),
+            undo,
+        }
     }
 
     /// Records a mount at `target` (after it succeeded).
@@ -125,6 +131,9 @@ impl MountStack {
 
 impl Drop for MountStack {
     fn drop(&mut self) {
+        if !self.undo {
+            return;
+        }
         while let Some(t) = self.targets.pop() {
             let _ = sys::umount(&t, libc::MNT_DETACH);
         }
