@@ -25,6 +25,11 @@ use crate::spec::DeviceSpec;
 use crate::superblock::{self, FsInfo};
 use crate::{debug, parttable};
 
+/// Block devices whose superblocks are never read for `UUID=`/`LABEL=`:
+/// floppies (`fd*`) and optical drives (`sr*`) can stall a read for seconds
+/// and never hold a boot filesystem here.
+pub const NO_PROBE_PREFIXES: &[&str] = &["fd", "sr"];
+
 /// One block device as sysfs describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlockDev {
@@ -168,6 +173,9 @@ impl Resolver {
         let key = (d.name.clone(), d.major, d.minor);
         if let Some(info) = self.fs_cache.get(&key) {
             return info.clone();
+        }
+        if NO_PROBE_PREFIXES.iter().any(|p| d.name.starts_with(p)) {
+            return None;
         }
         if d.sectors == Some(0) {
             return None; // empty drive or unconfigured loop: do not cache, it may fill
@@ -493,6 +501,8 @@ mod tests {
         );
         fake.add("vda3", Some("vda"), (252, 3), "PARTN=3\n", Some(&xfs));
         fake.add("sda", None, (8, 0), "", Some(&btrfs));
+        // Sorted before vda1 and holding the same filesystem, but never probed.
+        fake.add("sr0", None, (11, 0), "", Some(&vfat));
         fake.add("vdb", None, (252, 16), "", Some(&disk));
         fake.add("vdb1", Some("vdb"), (252, 17), "PARTN=1\n", None);
         fs::write(fake.root().join("dev/vdb1"), b"").unwrap();
