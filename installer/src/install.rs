@@ -113,13 +113,21 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
         None => det.initrd.as_ref().map(|i| target.path(&i.path)),
     };
     let plan = plan::plan(&det, original.is_some())?;
-    let conf_text = det.config.to_toml_string()?;
+    // An existing TOML file that already says everything is kept as the
+    // user wrote it (comments and all); otherwise it is rewritten.
+    let conf_current = !det.existing.upstream
+        && det
+            .existing
+            .text
+            .as_deref()
+            .is_some_and(|t| Config::from_toml_str(t).ok().as_ref() == Some(&det.config));
+    let conf_text = if conf_current {
+        None
+    } else {
+        Some(det.config.to_toml_string()?)
+    };
     let in_effect = carry.as_ref().is_some_and(|g| store.in_effect(&target, g));
-    if in_effect
-        && !cli.force
-        && det.existing.text.as_deref() == Some(conf_text.as_str())
-        && target.path(&plan.image).is_file()
-    {
+    if in_effect && !cli.force && conf_current && target.path(&plan.image).is_file() {
         println!(
             "initoverlayfs is already installed for kernel {} (generation {}); use --force to rebuild.",
             det.kver,
@@ -140,7 +148,7 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
     let outcome = match transaction(
         &det,
         &plan,
-        &conf_text,
+        conf_text.as_deref(),
         original.as_deref(),
         &store,
         &mut gen,
@@ -176,7 +184,7 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
 fn transaction(
     det: &Detection,
     plan: &Plan,
-    conf_text: &str,
+    conf_text: Option<&str>,
     original: Option<&Path>,
     store: &Store,
     gen: &mut Generation,
@@ -190,9 +198,11 @@ fn transaction(
         atomic::write(&host(backup), old.as_bytes(), 0o644)?;
         point("upstream config backed up");
     }
-    atomic::write(&host(&plan.conf), conf_text.as_bytes(), 0o644)
-        .with_context(|| format!("cannot write {}", plan.conf))?;
-    point("config written");
+    if let Some(text) = conf_text {
+        atomic::write(&host(&plan.conf), text.as_bytes(), 0o644)
+            .with_context(|| format!("cannot write {}", plan.conf))?;
+        point("config written");
+    }
 
     // 4. build into staging files next to their final names
     let image = host(&plan.image);

@@ -170,3 +170,47 @@ fn garbled_fstab_is_a_clear_error() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("etc/fstab") && err.contains("line 1"), "{err}");
 }
+
+#[test]
+fn xbootldr_wins_over_esp_unless_kernel_install_says_otherwise() {
+    let (v, code) = check_json("xbootldr", &[]);
+    assert_eq!(code, 0, "{v:#}");
+    assert_eq!(v["layout"]["kind"], "three-partition");
+    assert_eq!(v["layout"]["boot"]["fstype"], "vfat");
+    assert_eq!(v["layout"]["esp"]["source"], "PARTLABEL=esp");
+    let algs = v["kernel"]["compression"].as_array().unwrap().len();
+    assert_eq!(algs, 5, "zstd too: {v:#}");
+    let detail = |v: &Value, id: &str| {
+        v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .unwrap()["detail"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert!(
+        detail(&v, "boot-entry").starts_with("/boot/loader/entries/"),
+        "{v:#}"
+    );
+    assert!(
+        detail(&v, "initramfs")
+            .contains("/boot/0f1e2d3c4b5a69788796a5b4c3d2e1f0/6.8.5-301.fc40.x86_64/initrd"),
+        "{v:#}"
+    );
+    // kernel-install's $BOOT wins
+    let o = installer()
+        .args(["--check", "--json", "--root"])
+        .arg(common::fixture("xbootldr"))
+        .env("KERNEL_INSTALL_BOOT_ROOT", "/efi")
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(status_of(&v, "boot-entry"), "warn", "{v:#}");
+    assert!(
+        detail(&v, "boot-entry").contains("/efi/loader/entries/"),
+        "{v:#}"
+    );
+}

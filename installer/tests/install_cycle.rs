@@ -322,3 +322,70 @@ fn regenerated_initramfs_is_the_new_original_and_generations_are_pruned() {
         "rollback to the regenerated state",
     );
 }
+
+#[test]
+fn kernel_install_bls_layout_on_xbootldr() {
+    let (_t, root) = temp_root("xbootldr");
+    let pristine = snapshot(&root);
+    let k = "6.8.5-301.fc40.x86_64";
+    let mid = "0f1e2d3c4b5a69788796a5b4c3d2e1f0";
+    let dir = root.join(format!("boot/{mid}/{k}"));
+    let original = fs::read(dir.join("initrd")).unwrap();
+    ok(&run(&root, &["-y"]));
+    assert!(fs::read(dir.join("initrd")).unwrap().starts_with(b"070701"));
+    assert_eq!(
+        fs::read(dir.join("initrd.without-initoverlayfs")).unwrap(),
+        original
+    );
+    let fb = fs::read_to_string(root.join(format!(
+        "boot/loader/entries/{mid}-{k}~without-initoverlayfs.conf"
+    )))
+    .unwrap();
+    assert!(
+        fb.starts_with("# Boot Loader Specification type#1 entry\n"),
+        "{fb}"
+    );
+    assert!(
+        fb.contains("title      Fedora Linux 40 (Forty) (without initoverlayfs)\n"),
+        "{fb}"
+    );
+    assert!(
+        fb.contains(&format!(
+            "initrd     /{mid}/{k}/initrd.without-initoverlayfs\n"
+        )),
+        "{fb}"
+    );
+    assert!(root.join(format!("boot/initoverlayfs-{k}.img")).is_file());
+    let cfg = Config::load(&root.join("etc/initoverlayfs.conf")).unwrap();
+    assert_eq!(cfg.boot.bootfs.as_deref(), Some("PARTLABEL=xbootldr"));
+    assert_eq!(cfg.boot.bootfstype.as_deref(), Some("vfat"));
+    // The ESP is untouched.
+    for (p, v) in &pristine {
+        if p.starts_with("efi/") {
+            assert_eq!(snapshot(&root).get(p), Some(v));
+        }
+    }
+    ok(&run(&root, &["--rollback", "-y"]));
+    assert_same(&pristine, &snapshot(&root), "rollback");
+}
+
+#[test]
+fn a_complete_user_config_is_kept_as_written() {
+    let (_t, root) = temp_root("fedora");
+    ok(&run(&root, &["-y"]));
+    let conf = root.join("etc/initoverlayfs.conf");
+    let text = format!(
+        "# my notes: keep lz4hc\n{}",
+        fs::read_to_string(&conf).unwrap()
+    );
+    fs::write(&conf, &text).unwrap();
+    let o = run(&root, &["-y"]);
+    ok(&o);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("already installed"),
+        "{}",
+        show(&o)
+    );
+    ok(&run(&root, &["-y", "--force"]));
+    assert_eq!(fs::read_to_string(&conf).unwrap(), text);
+}
