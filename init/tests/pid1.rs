@@ -163,3 +163,24 @@ echo "SECONDS=$(( $(date +%s) - start ))"
         "{ctx}"
     );
 }
+
+#[test]
+fn starts_with_closed_stdio_and_no_dev_null() {
+    // As pid 1 of an initramfs without /dev/console the kernel starts us with
+    // fds 0-2 closed and no /dev: Rust's default start-up would abort (a
+    // kernel panic); ours must run (here: --help, exit 0).
+    require!(&["chroot", "ldd"], &[]);
+    let dir = tempfile::tempdir().unwrap();
+    install_with_libs(Path::new(BIN), dir.path(), "/init");
+    let out = std::process::Command::new("sh")
+        .args(["-c", "chroot \"$R\" /init --help <&- >&- 2>&-; echo RC=$?"])
+        .env("R", dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("RC=0"),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
