@@ -15,9 +15,9 @@ use common::{assert_same, show, snapshot, temp_root};
 /// script dies).
 const SCRIPT: &str = r#"
 set -eu
-img=$1 root=$2 out=$3 bin=$4 size=$5 opts=$6
+img=$1 root=$2 out=$3 bin=$4 size=$5 opts=$6 fstype=$7
 truncate -s "$size" "$img"
-mkfs.ext4 -q -F -b 1024 -m 0 "$img"
+if [ "$fstype" = xfs ]; then mkfs.xfs -q -f "$img"; else mkfs.ext4 -q -F -b 1024 -m 0 "$img"; fi
 mkdir -p "$out/before" "$out/after"
 cp -a "$root/boot/." "$out/before/"
 mount -o loop "$img" "$root/boot"
@@ -62,6 +62,10 @@ struct Result {
 }
 
 fn install_on_small_boot(size: &str, opts: &str, env: &[(&str, &str)]) -> Result {
+    install_on(size, opts, "ext4", env)
+}
+
+fn install_on(size: &str, opts: &str, fstype: &str, env: &[(&str, &str)]) -> Result {
     let (t, root) = temp_root("fedora");
     let out = t.path().join("out");
     let mut c = Command::new("unshare");
@@ -70,7 +74,7 @@ fn install_on_small_boot(size: &str, opts: &str, env: &[(&str, &str)]) -> Result
         .arg(&root)
         .arg(&out)
         .arg(env!("CARGO_BIN_EXE_initoverlayfs-install"))
-        .args([size, opts])
+        .args([size, opts, fstype])
         .env("INITOVERLAYFS_INSTALL_TEST_NO_CHROOT", "1");
     for (k, v) in env {
         c.env(k, v);
@@ -149,4 +153,31 @@ fn read_only_boot_is_a_clear_error() {
     assert_eq!(r.rc, 1, "{}", r.stderr);
     assert!(r.stderr.contains("Read-only file system"), "{}", r.stderr);
     assert_same(&r.before, &r.after, "read-only /boot");
+}
+
+#[test]
+fn xfs_boot_is_frozen_and_thawed_after_the_install() {
+    if let Some(why) = capable() {
+        eprintln!("SKIPPED: xfs /boot test needs root, loop devices and util-linux: {why}");
+        return;
+    }
+    if Command::new("sh")
+        .args(["-c", "command -v mkfs.xfs"])
+        .output()
+        .map(|o| !o.status.success())
+        .unwrap_or(true)
+    {
+        eprintln!("SKIPPED: xfs /boot test needs mkfs.xfs (xfsprogs)");
+        return;
+    }
+    // xfsprogs refuses filesystems under 300 MiB; the image file is sparse.
+    let r = install_on("320M", "rw", "xfs", &[]);
+    assert_eq!(r.rc, 0, "{}", r.stderr);
+    let k = common::FEDORA_KVER;
+    assert!(r.after.contains_key(&format!("initoverlayfs-{k}.img")));
+    assert_eq!(
+        r.after
+            .get(&format!("initramfs-{k}.img.without-initoverlayfs")),
+        r.before.get(&format!("initramfs-{k}.img"))
+    );
 }
