@@ -361,6 +361,38 @@ pub fn owned_dirs(sub: Subpackage) -> &'static [&'static str] {
     }
 }
 
+/// `rpm --queryformat` printing one line per packaged path: permissions,
+/// owner, flags and name (see [`expected_listing`]).
+pub const LISTING_QUERYFORMAT: &str =
+    "[%{FILEMODES:perms} %{FILEUSERNAME}:%{FILEGROUPNAME} %{FILEFLAGS:fflags} %{FILENAMES}\n]";
+
+/// What `rpm -qp --qf LISTING_QUERYFORMAT` must print for `sub`, one line
+/// per file and owned directory (sorted): `-rwxr-xr-x root:root FLAGS PATH`
+/// with rpm's flag letters (`d` doc, `l` license, `c` config, `n`
+/// noreplace, `g` ghost).
+pub fn expected_listing(sub: Subpackage) -> std::collections::BTreeSet<String> {
+    let mut want = std::collections::BTreeSet::new();
+    for f in files_of(sub) {
+        let perms = if f.mode == 0o755 {
+            "-rwxr-xr-x"
+        } else {
+            "-rw-r--r--"
+        };
+        let flags = match f.kind {
+            Kind::Plain => "",
+            Kind::Man | Kind::Doc => "d",
+            Kind::License => "l",
+            Kind::ConfigNoreplace => "cn",
+            Kind::GhostConfigNoreplace => "cng",
+        };
+        want.insert(format!("{perms} root:root {flags} {}", f.packaged_path()));
+    }
+    for d in owned_dirs(sub) {
+        want.insert(format!("drwxr-xr-x root:root  {d}"));
+    }
+    want
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

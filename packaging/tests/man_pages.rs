@@ -184,3 +184,36 @@ fn conf_page_documents_every_key_and_default() {
         }
     }
 }
+
+#[test]
+fn init_page_documents_every_kernel_command_line_option() {
+    // The options the boot program parses, from its module documentation.
+    let source = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .unwrap()
+            .join("init/src/cmdline.rs"),
+    )
+    .unwrap();
+    let mut options: Vec<&str> = source
+        .match_indices("`rd.initoverlayfs.")
+        .map(|(i, _)| {
+            let rest = &source[i + 1..];
+            let end = rest
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '_'))
+                .unwrap();
+            &rest[..end]
+        })
+        .filter(|o| !o.ends_with('.'))
+        .collect();
+    options.sort();
+    options.dedup();
+    assert!(options.len() >= 5, "{options:?}");
+    let page = std::fs::read_to_string(man_dir().join("initoverlayfs.8")).unwrap();
+    for option in options {
+        assert!(
+            page.contains(&format!(".BR {option}")) || page.contains(&format!(".BI {option}")),
+            "initoverlayfs(8) does not document {option}"
+        );
+    }
+}

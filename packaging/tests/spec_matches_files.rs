@@ -141,3 +141,26 @@ fn makefile_version_is_the_workspace_version() {
         env!("CARGO_PKG_VERSION")
     );
 }
+
+#[test]
+fn license_covers_linked_crates() {
+    use initoverlayfs_packaging::licenses;
+    if !have("make") || !have("git") {
+        eprintln!("skipping: make or git missing");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = Spec::parse(&spec::render(workspace(), tmp.path()).unwrap()).unwrap();
+    for sub in Subpackage::ALL {
+        let mut want =
+            licenses::linked_licenses(workspace(), licenses::cargo_package(sub)).unwrap();
+        want.insert("MIT".into());
+        let got = licenses::conjuncts(&spec.package(sub).license);
+        assert_eq!(
+            got,
+            want,
+            "License of {sub} in packaging/initoverlayfs.spec is out of date; use\nLicense:        {}\n(`cargo run -p initoverlayfs-packaging -- licenses`)",
+            licenses::expression(&want)
+        );
+    }
+}
