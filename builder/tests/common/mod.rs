@@ -42,7 +42,7 @@ pub fn have(tool: &str) -> bool {
 }
 
 /// Builds a small tree with every file type: dirs, files (one setuid, one
-/// long-named deep), a hardlink pair, a symlink, a fifo and (as root) a
+/// long-named deep), a hardlink pair, a symlink, a fifo, a socket and (as root) a
 /// character device and non-root owners. Returns its path.
 pub fn sample_tree(base: &Path) -> PathBuf {
     let t = base.join("src");
@@ -61,6 +61,8 @@ pub fn sample_tree(base: &Path) -> PathBuf {
     fs::create_dir_all(t.join(&long).parent().unwrap()).unwrap();
     fs::write(t.join(&long), "long name\n").unwrap();
     sh(&format!("mkfifo {}", t.join("dev/fifo").display()));
+    // A unix socket file (bound, then the listener is dropped).
+    drop(std::os::unix::net::UnixListener::bind(t.join("dev/socket")).unwrap());
     if is_root() {
         sh(&format!("mknod {} c 1 3", t.join("dev/null").display()));
         sh(&format!(

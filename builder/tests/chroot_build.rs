@@ -1,0 +1,145 @@
+//! `build()` on an offline root: the builders and mkfs.erofs run chrooted,
+//! with /proc /sys /dev bind-mounted during the build and unmounted after,
+//! also when a builder fails. The root is a tiny tree holding copies of
+//! sh, find, cpio, mkfs.erofs and fsck.erofs with their libraries (from ldd).
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+use initoverlayfs::config::Config;
+use initoverlayfs_builder::{build, BuildRequest};
+
+/// Copies `bin` and the libraries ldd names into `root` at the same paths.
+fn install_with_libs(root: &Path, bin: &str, at: &str) {
+    let dest = root.join(at.trim_start_matches('/'));
+    fs::create_dir_all(dest.parent().unwrap()).unwrap();
+    fs::copy(bin, &dest).unwrap();
+    let out = Command::new("ldd").arg(bin).output().unwrap();
+    for lib in String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .filter(|w| w.starts_with('/'))
+    {
+        let d = root.join(lib.trim_start_matches('/'));
+        fs::create_dir_all(d.parent().unwrap()).unwrap();
+        fs::copy(lib, &d).unwrap();
+    }
+}
+
+fn which(tool: &str) -> String {
+    String::from_utf8(sh(&format!("command -v {tool}")))
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+fn offline_root(tmp: &Path) -> PathBuf {
+    let root = tmp.join("root");
+    for d in ["proc", "sys", "dev", "var/tmp", "src/etc"] {
+        fs::create_dir_all(root.join(d)).unwrap();
+    }
+    install_with_libs(&root, &which("sh"), "/bin/sh");
+    for tool in ["find", "cpio", "mkfs.erofs", "fsck.erofs"] {
+        install_with_libs(&root, &which(tool), &format!("/usr/bin/{tool}"));
+    }
+    fs::write(root.join("src/etc/hello"), "from the offline root\n").unwrap();
+    sh(&format!(
+        "find {} -exec touch -h -d @1700000000 {{}} +",
+        root.join("src").display()
+    ));
+    root
+}
+
+fn is_mountpoint(p: &Path) -> bool {
+    let info = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let p = p.to_string_lossy();
+    info.lines()
+        .any(|l| l.split_whitespace().nth(4) == Some(&*p))
+}
+
+#[test]
+fn build_in_an_offline_root() {
+    if !is_root() || !have("mkfs.erofs") || !have("ldd") {
+        eprintln!("SKIP: needs root (bind mounts, chroot), mkfs.erofs and ldd");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let root = offline_root(tmp.path());
+    let argv = |script: &str| vec!["sh".to_string(), "-c".to_string(), script.to_string()];
+    let mut config = Config::default();
+    // Proves /proc is mounted inside the chroot during the build.
+    config.build.initoverlayfs = argv(
+        "test -e /proc/self/status && test -d /sys/kernel && test -c /dev/null && \
+         cd /src && find . | cpio --quiet -o -H newc > {output}",
+    );
+    config.build.initrd = argv("echo 'mini for {kver}' > {output}");
+    let out = tmp.path().join("out");
+    fs::create_dir_all(&out).unwrap();
+    let req = BuildRequest {
+        config: &config,
+        kver: "6.1.0-test",
+        root: &root,
+        image_out: &out.join("image.erofs"),
+        initrd_out: &out.join("initrd.img"),
+        verbose: false,
+    };
+    let report = build(&req).unwrap();
+    assert_eq!(
+        fs::read_to_string(out.join("initrd.img")).unwrap(),
+        "mini for 6.1.0-test\n"
+    );
+    assert!(report.image_bytes > 0 && report.full_initramfs_bytes > 0);
+    for d in ["proc", "sys", "dev"] {
+        assert!(!is_mountpoint(&root.join(d)), "/{d} left mounted");
+    }
+    // The work directory in the root's /var/tmp is gone.
+    assert_eq!(fs::read_dir(root.join("var/tmp")).unwrap().count(), 0);
+
+    let mnt = tmp.path().join("mnt");
+    fs::create_dir_all(&mnt).unwrap();
+    let shown = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c"])
+        .arg(format!(
+            "mount -t erofs -o loop,ro {} {mnt} && sh {} {mnt}",
+            out.join("image.erofs").display(),
+            describe_script().display(),
+            mnt = mnt.display()
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        shown.status.success(),
+        "{}",
+        String::from_utf8_lossy(&shown.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&shown.stdout),
+        describe(&root.join("src"))
+    );
+
+    // A failing builder: an error naming it, and the mounts are gone too.
+    let mut failing = config.clone();
+    failing.build.initrd = argv("echo 'no space left' >&2; exit 3");
+    let err = format!(
+        "{:#}",
+        build(&BuildRequest {
+            config: &failing,
+            ..req
+        })
+        .unwrap_err()
+    );
+    assert!(
+        err.contains("[build] initrd") && err.contains("no space left"),
+        "{err}"
+    );
+    for d in ["proc", "sys", "dev"] {
+        assert!(
+            !is_mountpoint(&root.join(d)),
+            "/{d} left mounted after a failure"
+        );
+    }
+    assert_eq!(fs::read_dir(root.join("var/tmp")).unwrap().count(), 0);
+}
