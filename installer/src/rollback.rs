@@ -65,6 +65,10 @@ pub struct Manifest {
     pub version: String,
     /// The recorded paths.
     pub files: Vec<Record>,
+    /// Directories (target paths) that did not exist and would be created
+    /// for absent files; a rollback removes them again when empty.
+    #[serde(default)]
+    pub created_dirs: Vec<String>,
 }
 
 /// `installed.json`: what the install put in place.
@@ -285,12 +289,29 @@ impl Store {
                 state,
             });
         }
+        let mut created_dirs: Vec<String> = carry
+            .map(|g| g.manifest.created_dirs.clone())
+            .unwrap_or_default();
+        for r in records.iter().filter(|r| r.state == State::Absent) {
+            let mut dir = std::path::Path::new(&r.path).parent();
+            while let Some(d) = dir {
+                if d == std::path::Path::new("/") || target.path(d).exists() {
+                    break;
+                }
+                let d_str = d.display().to_string();
+                if !created_dirs.contains(&d_str) {
+                    created_dirs.push(d_str);
+                }
+                dir = d.parent();
+            }
+        }
         let manifest = Manifest {
             id,
             created: now(),
             kver: kver.to_string(),
             version: env!("CARGO_PKG_VERSION").to_string(),
             files: records,
+            created_dirs,
         };
         let text = serde_json::to_vec_pretty(&manifest).context("cannot serialize manifest")?;
         atomic::write(&tmp.join("manifest.json"), &text, 0o644)?;
@@ -375,6 +396,17 @@ impl Store {
         for r in absent {
             atomic::remove(&target.path(&r.path))?;
             crate::crash::point("rollback: removed a file");
+        }
+        // Deepest first; only when empty (someone else may use them now).
+        let mut dirs = g.manifest.created_dirs.clone();
+        dirs.sort_by_key(|d| std::cmp::Reverse(d.len()));
+        for d in dirs {
+            let h = target.path(&d);
+            if fs::remove_dir(&h).is_ok() {
+                if let Some(p) = h.parent() {
+                    atomic::fsync_dir(p)?;
+                }
+            }
         }
         Ok(())
     }

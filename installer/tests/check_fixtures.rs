@@ -214,3 +214,46 @@ fn xbootldr_wins_over_esp_unless_kernel_install_says_otherwise() {
         "{v:#}"
     );
 }
+
+#[test]
+fn bad_input_is_named() {
+    // A garbled BLS entry: file and line.
+    let (_t, root) = common::temp_root("fedora");
+    let e = root.join("boot/loader/entries/broken.conf");
+    std::fs::write(&e, "title x\n=== oops\n").unwrap();
+    let o = run(&root, &["--check"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("broken.conf") && err.contains("line 2"),
+        "{err}"
+    );
+    std::fs::remove_file(&e).unwrap();
+    // An unknown key in the config: file, key and line.
+    std::fs::write(
+        root.join("etc/initoverlayfs.conf"),
+        "[image]\ncompresion = \"lz4\"\n",
+    )
+    .unwrap();
+    let o = run(&root, &["--check"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("initoverlayfs.conf") && err.contains("compresion") && err.contains("line 2"),
+        "{err}"
+    );
+    // A kernel that is not installed.
+    std::fs::remove_file(root.join("etc/initoverlayfs.conf")).unwrap();
+    let (v, code) = {
+        let o = run(
+            &root,
+            &["--check", "--json", "--kver", "9.9.9-1.fc39.x86_64"],
+        );
+        (
+            serde_json::from_slice::<Value>(&o.stdout).unwrap(),
+            o.status.code().unwrap(),
+        )
+    };
+    assert_eq!(code, 1);
+    assert_eq!(status_of(&v, "kver"), "fail");
+}

@@ -389,3 +389,29 @@ fn a_complete_user_config_is_kept_as_written() {
     ok(&run(&root, &["-y", "--force"]));
     assert_eq!(fs::read_to_string(&conf).unwrap(), text);
 }
+
+#[test]
+fn offline_new_entry_without_cmdline_uses_the_targets_fstab() {
+    let (_t, root) = temp_root("bios-only");
+    fs::remove_file(root.join("etc/kernel/cmdline")).unwrap();
+    ok(&run(&root, &["-y", "--kver", "6.1.0-13-amd64"]));
+    let entry =
+        fs::read_to_string(root.join("boot/loader/entries/debian-6.1.0-13-amd64.conf")).unwrap();
+    assert!(
+        entry.contains("\noptions root=UUID=aaaaaaaa-1111-2222-3333-444444444444 ro\n"),
+        "{entry}"
+    );
+}
+
+#[test]
+fn rollback_removes_directories_the_install_created() {
+    let (_t, root) = temp_root("bios-only");
+    assert!(!root.join("boot/loader").exists());
+    ok(&run(&root, &["-y"]));
+    assert!(root.join("boot/loader/entries").is_dir());
+    ok(&run(&root, &["--rollback", "-y"]));
+    assert!(
+        !root.join("boot/loader").exists(),
+        "boot/loader left behind"
+    );
+}
