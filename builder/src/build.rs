@@ -2,7 +2,7 @@
 
 use std::fs::File;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 
 use crate::chroot::{self, BindMounts};
 use crate::{dracut, erofs, extract, fsutil, hashing, BuildReport, BuildRequest};
@@ -43,6 +43,7 @@ pub fn build(req: &BuildRequest) -> Result<BuildReport> {
         let mut hashing = hashing::HashingReader::new(input);
         let ex = extract::extract_to_temp(&mut hashing, work.path())
             .with_context(|| format!("cannot extract the full initramfs {}", full.display()))?;
+        refuse_looping_image(&ex.tree)?;
         let uuid = hashing::uuid_from_hash(&hashing.hash());
         image_bytes = if chroot::is_live(root) {
             // The host's mkfs.erofs can write next to image_out directly.
@@ -79,4 +80,49 @@ pub fn build(req: &BuildRequest) -> Result<BuildReport> {
         initrd_bytes,
         compression,
     })
+}
+
+/// Files only our dracut module puts into an initramfs.
+const MODULE_MARKERS: [&str; 2] = [
+    "usr/lib/systemd/system/pre-initoverlayfs.service",
+    "etc/modules-load.d/initoverlayfs.conf",
+];
+
+/// Errors if the full initramfs tree carries our dracut module: booting it
+/// from the image would run initoverlayfs again (a loop). Happens when a
+/// dracut.conf adds the module to every build, or `[build] initoverlayfs`
+/// names it.
+pub fn refuse_looping_image(tree: &std::path::Path) -> Result<()> {
+    let init_is_us = std::fs::read_link(tree.join("init"))
+        .map(|t| t.to_string_lossy().ends_with("initoverlayfs"))
+        .unwrap_or(false);
+    let marker = MODULE_MARKERS
+        .iter()
+        .find(|m| tree.join(m).symlink_metadata().is_ok());
+    if init_is_us || marker.is_some() {
+        bail!(
+            "the full initramfs contains the initoverlayfs dracut module ({}): it would loop at boot; \
+             remove it from [build] initoverlayfs and from dracut.conf add_dracutmodules",
+            marker.copied().unwrap_or("/init -> initoverlayfs")
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn looping_images_are_refused() {
+        let t = tempfile::tempdir().unwrap();
+        refuse_looping_image(t.path()).unwrap();
+        std::os::unix::fs::symlink("usr/sbin/initoverlayfs", t.path().join("init")).unwrap();
+        let err = format!("{:#}", refuse_looping_image(t.path()).unwrap_err());
+        assert!(err.contains("would loop"), "{err}");
+        std::fs::remove_file(t.path().join("init")).unwrap();
+        std::fs::create_dir_all(t.path().join("etc/modules-load.d")).unwrap();
+        std::fs::write(t.path().join(MODULE_MARKERS[1]), "loop\n").unwrap();
+        assert!(refuse_looping_image(t.path()).is_err());
+    }
 }

@@ -14,6 +14,7 @@ use crate::{erofs, extract, hashing, list};
 #[derive(Debug, Parser)]
 #[command(name = "initoverlayfs-builder", version, about)]
 pub struct Cli {
+    /// What to do.
     #[command(subcommand)]
     pub command: Cmd,
 }

@@ -19,14 +19,21 @@ pub const MAX_NAME: u32 = 4096;
 /// Name of the entry that ends an archive.
 pub const TRAILER: &[u8] = b"TRAILER!!!";
 
-/// File type bits of `mode` (`S_IFMT`) and the types.
+/// File type bits of `mode` (`S_IFMT`, <sys/stat.h>).
 pub const S_IFMT: u32 = 0o170000;
+/// Socket.
 pub const S_IFSOCK: u32 = 0o140000;
+/// Symbolic link (the data is the target).
 pub const S_IFLNK: u32 = 0o120000;
+/// Regular file.
 pub const S_IFREG: u32 = 0o100000;
+/// Block device.
 pub const S_IFBLK: u32 = 0o060000;
+/// Directory.
 pub const S_IFDIR: u32 = 0o040000;
+/// Character device.
 pub const S_IFCHR: u32 = 0o020000;
+/// FIFO.
 pub const S_IFIFO: u32 = 0o010000;
 
 /// One parsed entry header (all numbers as stored; `name` without the NUL).
@@ -34,19 +41,27 @@ pub const S_IFIFO: u32 = 0o010000;
 pub struct Header {
     /// `true` for the crc format (`070702`): `check` is verified.
     pub crc: bool,
+    /// Inode number (joins hardlinks within one archive).
     pub ino: u32,
     /// File type and permission bits (`st_mode`).
     pub mode: u32,
+    /// Owner user id.
     pub uid: u32,
+    /// Owner group id.
     pub gid: u32,
+    /// Link count (≥ 2 for hardlinked regular files).
     pub nlink: u32,
     /// Modification time, seconds since the epoch.
     pub mtime: u32,
     /// Data length in bytes (the symlink target for symlinks).
     pub filesize: u32,
+    /// Device (major) of the filesystem the file came from.
     pub dev_major: u32,
+    /// Device (minor) of the filesystem the file came from.
     pub dev_minor: u32,
+    /// Device number (major) of a character/block device node.
     pub rdev_major: u32,
+    /// Device number (minor) of a character/block device node.
     pub rdev_minor: u32,
     /// crc format: sum of the data bytes; newc: 0.
     pub check: u32,

@@ -21,8 +21,11 @@ pub struct Listed {
     pub name: String,
     /// `st_mode` (type and permission bits).
     pub mode: u32,
+    /// Owner user id.
     pub uid: u32,
+    /// Owner group id.
     pub gid: u32,
+    /// Link count.
     pub nlink: u32,
     /// Data size in bytes.
     pub size: u32,
@@ -39,7 +42,9 @@ pub struct Listed {
 /// A whole listing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Listing {
+    /// The segments, in file order.
     pub segments: Vec<Segment>,
+    /// The entries of all archives, in file order.
     pub entries: Vec<Listed>,
 }
 

@@ -61,7 +61,7 @@ installkernel() {
     # common disk controllers by name, and every driver that registers a block
     # device (symbol filter).
     local _blockfuncs='ahci_platform_get_resources|ata_scsi_ioctl|scsi_add_host|blk_cleanup_queue|register_mtd_blktrans|scsi_esp_register|register_virtio_device|usb_stor_disconnect|mmc_add_host|sdhci_add_host|scsi_add_host_with_dma|blk_mq_alloc_disk|blk_mq_alloc_request|blk_mq_destroy_queue|blk_cleanup_disk'
-    instmods -o virtio virtio_ring virtio_pci virtio_blk virtio_scsi \
+    instmods virtio virtio_ring virtio_pci virtio_blk virtio_scsi \
         nvme vmd ahci sd_mod sr_mod mmc_block sdhci sdhci-pci sdhci-acpi \
         usb-storage uas xhci-hcd xhci-pci ehci-hcd ehci-pci \
         scsi_dh_rdac scsi_dh_emc scsi_dh_alua hv_storvsc hv-vmbus \
