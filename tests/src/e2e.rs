@@ -1,15 +1,57 @@
-//! The end-to-end run of issue 5 on the harness.
+//! The end-to-end run of issue 5 on the harness: plain boot, live in-guest
+//! install, boot through initoverlayfs, live rollback, offline installs
+//! (fedora pid1, centos systemd) with their boots, offline rollback, and the
+//! failure path (missing image → clear error, fallback entry boots).
 
-use std::time::Duration;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
 
-use anyhow::{ensure, Result};
+use anyhow::{bail, ensure, Context, Result};
+use initoverlayfs::cmd::CommandRunExt;
+use initoverlayfs::config::{Config, CONFIG_PATH};
 
 use crate::bootloader::Choice;
+use crate::guest;
 use crate::harness::{Boot, Harness};
-use crate::scenario::FEDORA;
+use crate::image::Image;
+use crate::project;
+use crate::report::Sizes;
+use crate::scenario::{Scenario, CENTOS, FEDORA};
+use crate::serial;
 
 /// Timeout of a plain boot under TCG (a boot takes 35–60 s here).
 pub const BOOT_TIMEOUT: Duration = Duration::from_secs(300);
+/// Timeout of the boot that runs the live install in the guest (two dracut
+/// runs and mkfs.erofs under TCG).
+pub const LIVE_INSTALL_TIMEOUT: Duration = Duration::from_secs(1800);
+/// The start of the boot program's error line on the console.
+pub const INIT_ERROR: &str = "initoverlayfs: error";
+
+/// The one-shot action of step 1: check, then install live, reporting both.
+const LIVE_INSTALL_ACTION: &str = r#"echo "== initoverlayfs-install --check --json"
+initoverlayfs-install --check --json
+echo "VM-CHECK-RC=$?"
+echo "== initoverlayfs-install -y"
+initoverlayfs-install -y"#;
+
+/// The one-shot action of step 3: live rollback.
+const LIVE_ROLLBACK_ACTION: &str = r#"echo "== initoverlayfs-install --rollback -y"
+initoverlayfs-install --rollback -y"#;
+
+/// Everything a run measured.
+#[derive(Debug, Default)]
+pub struct RunRecord {
+    /// Every boot in order.
+    pub boots: Vec<Boot>,
+    /// Sizes of the fedora artefacts (live install).
+    pub sizes: Sizes,
+    /// Guest seconds the live install took (TCG).
+    pub live_install_seconds: Option<f64>,
+    /// Host seconds of each offline install.
+    pub offline_install_seconds: Vec<(String, f64)>,
+}
 
 /// Step 1 without the project: the fedora image's default entry boots the
 /// distro's dracut initramfs to `VM-BOOT-OK`.
@@ -21,4 +63,400 @@ pub fn plain_boot(h: &mut Harness) -> Result<Boot> {
     let b = h.boot(&disk, &Choice::Default, "fedora-0-plain", BOOT_TIMEOUT, &[])?;
     ensure!(b.booted(), b.failure("no VM-BOOT-OK"));
     Ok(b)
+}
+
+/// blake3 of every BLS entry and every initramfs in the guest's /boot, by
+/// path relative to /boot (what must be byte-identical after a rollback).
+pub fn boot_snapshot(boot: &Path) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    let mut files = Vec::new();
+    let entries = boot.join("loader/entries");
+    for e in
+        std::fs::read_dir(&entries).with_context(|| format!("cannot list {}", entries.display()))?
+    {
+        files.push(e?.path());
+    }
+    for e in std::fs::read_dir(boot).with_context(|| format!("cannot list {}", boot.display()))? {
+        let p = e?.path();
+        let name = p
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        if p.is_file() && (name.starts_with("initramfs-") || name.starts_with("initoverlayfs")) {
+            files.push(p);
+        }
+    }
+    for p in files {
+        let data = std::fs::read(&p).with_context(|| format!("cannot read {}", p.display()))?;
+        let rel = p
+            .strip_prefix(boot)
+            .unwrap_or(&p)
+            .to_string_lossy()
+            .into_owned();
+        out.insert(rel, blake3::hash(&data).to_hex().to_string());
+    }
+    Ok(out)
+}
+
+/// Differences between two snapshots, one line per path.
+pub fn snapshot_diff(a: &BTreeMap<String, String>, b: &BTreeMap<String, String>) -> Vec<String> {
+    let mut d = Vec::new();
+    for (k, v) in a {
+        match b.get(k) {
+            None => d.push(format!("{k}: removed")),
+            Some(w) if w != v => d.push(format!("{k}: changed")),
+            _ => {}
+        }
+    }
+    for k in b.keys().filter(|k| !a.contains_key(*k)) {
+        d.push(format!("{k}: added"));
+    }
+    d
+}
+
+/// The guest's config (`/etc/initoverlayfs.conf`) and the host path of the
+/// erofs image it names, with the image's size.
+fn image_of(root: &Path, kver: &str) -> Result<(Config, PathBuf, u64)> {
+    let cfg = Config::load(&root.join(CONFIG_PATH))?;
+    let img = root.join("boot").join(cfg.image.path_for(kver));
+    let size = std::fs::metadata(&img)
+        .with_context(|| format!("no erofs image at {}", img.display()))?
+        .len();
+    Ok((cfg, img, size))
+}
+
+/// The program's own `initoverlayfs:` lines of a boot.
+fn init_lines(b: &Boot) -> Vec<&str> {
+    b.timeline
+        .initoverlayfs
+        .iter()
+        .map(|(_, l)| l.as_str())
+        .collect()
+}
+
+/// Asserts that `b` booted through initoverlayfs: the program attached and
+/// mounted the erofs image, the switch into it happened, and the real root
+/// is `/` at the end.
+fn assert_through_initoverlayfs(b: &Boot, root_dev: &str) -> Result<()> {
+    ensure!(b.booted(), b.failure("no VM-BOOT-OK"));
+    let lines = init_lines(b);
+    ensure!(
+        lines
+            .iter()
+            .any(|l| l.contains("attached") && l.contains(".img")),
+        b.failure(&format!(
+            "no initoverlayfs line shows the loop-attached image; its lines: {lines:#?}"
+        ))
+    );
+    ensure!(
+        lines.iter().any(|l| l.contains("mounted overlay")),
+        b.failure(&format!(
+            "no initoverlayfs line shows the overlay; its lines: {lines:#?}"
+        ))
+    );
+    let switched = lines.iter().any(|l| l.contains("switched root"))
+        || b.log.contains("Finished pre-initoverlayfs-switch-root")
+        || b.log.lines.iter().any(|l| {
+            l.contains("pre-initoverlayfs-switch-root.service") && l.contains("Deactivated")
+        });
+    ensure!(
+        switched,
+        b.failure("no sign of the switch root into the image")
+    );
+    let root = serial::marker_value(&b.log.lines, "VM-ROOT").unwrap_or_default();
+    ensure!(
+        root.starts_with(root_dev),
+        b.failure(&format!("/ is {root:?}, not the real root {root_dev}"))
+    );
+    Ok(())
+}
+
+/// Asserts a plain boot (no initoverlayfs).
+fn assert_plain(b: &Boot) -> Result<()> {
+    ensure!(b.booted(), b.failure("no VM-BOOT-OK"));
+    let lines = init_lines(b);
+    ensure!(
+        lines.is_empty(),
+        b.failure(&format!("initoverlayfs ran in a plain boot: {lines:#?}"))
+    );
+    Ok(())
+}
+
+/// Puts the project's files into the guest on `disk`.
+fn install_project(h: &Harness, disk: &Path, s: &Scenario, name: &str) -> Result<()> {
+    let g = h.mount(disk, s, name)?;
+    let files = project::install_into_guest(&h.paths, g.root())?;
+    eprintln!(
+        "vm: {name}: installed {} project files into the guest",
+        files.len()
+    );
+    Ok(())
+}
+
+/// Runs the host's `initoverlayfs-install --root MNT ARGS…` on `disk`
+/// (the image-builder path). Returns the host seconds it took.
+fn offline(h: &Harness, disk: &Path, s: &Scenario, name: &str, args: &[&str]) -> Result<f64> {
+    let g = h.mount(disk, s, name)?;
+    let bin = h.paths.target.join("release/initoverlayfs-install");
+    let t = Instant::now();
+    let mut cmd = Command::new(&bin);
+    cmd.arg("--root").arg(g.root()).args(args);
+    eprintln!("vm: {name}: {}", initoverlayfs::cmd::command_line(&cmd));
+    let out = cmd.run_get_output()?;
+    let secs = t.elapsed().as_secs_f64();
+    for l in String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .chain(String::from_utf8_lossy(&out.stderr).lines())
+    {
+        eprintln!("    > {l}");
+    }
+    if !out.status.success() {
+        bail!(
+            "{name}: `{}` failed ({}) after {secs:.0} s",
+            initoverlayfs::cmd::command_line(&cmd),
+            out.status
+        );
+    }
+    Ok(secs)
+}
+
+/// Steps 1–3 on the fedora image: live install in the guest, boot through
+/// initoverlayfs, live rollback, plain boot with byte-identical /boot files.
+fn live(h: &mut Harness, img: &Image, rec: &mut RunRecord) -> Result<()> {
+    let disk = h.copy(img, "fedora-live")?;
+    install_project(h, &disk, &FEDORA, "fedora-live")?;
+    let before = {
+        let g = h.mount(&disk, &FEDORA, "fedora-live")?;
+        guest::set_action(g.root(), LIVE_INSTALL_ACTION)?;
+        boot_snapshot(&g.boot())?
+    };
+    let b1 = h.boot(
+        &disk,
+        &Choice::Default,
+        "fedora-1-live-install",
+        LIVE_INSTALL_TIMEOUT,
+        &[],
+    )?;
+    assert_plain(&b1)?;
+    let action = serial::action_output(&b1.log.lines)
+        .ok_or_else(|| b1.failure("the live install did not finish"))?;
+    rec.live_install_seconds = action.seconds;
+    ensure!(
+        action.lines.iter().any(|l| l.trim() == "VM-CHECK-RC=0"),
+        b1.failure(&format!(
+            "--check --json did not report compatible:\n{}",
+            action.lines.join("\n")
+        ))
+    );
+    ensure!(
+        action.rc == 0,
+        b1.failure(&format!(
+            "initoverlayfs-install -y failed (rc {}):\n{}",
+            action.rc,
+            action.lines.join("\n")
+        ))
+    );
+    rec.sizes.full_initramfs = Some(b1.files.initrd_bytes);
+    {
+        let g = h.mount(&disk, &FEDORA, "fedora-live")?;
+        let (_, _, size) = image_of(g.root(), &img.kver)?;
+        rec.sizes.erofs_image = Some(size);
+        guest::set_action(g.root(), LIVE_ROLLBACK_ACTION)?;
+    }
+    rec.boots.push(b1);
+
+    let b2 = h.boot(
+        &disk,
+        &Choice::Default,
+        "fedora-2-initoverlayfs",
+        BOOT_TIMEOUT,
+        &[],
+    )?;
+    assert_through_initoverlayfs(&b2, "/dev/vda3")?;
+    rec.sizes.mini_initramfs = Some(b2.files.initrd_bytes);
+    ensure!(
+        b2.files.initrd_bytes < rec.sizes.full_initramfs.unwrap_or(0),
+        b2.failure("the mini initramfs is not smaller than the full one")
+    );
+    let rb = serial::action_output(&b2.log.lines)
+        .ok_or_else(|| b2.failure("the live rollback did not finish"))?;
+    ensure!(
+        rb.rc == 0,
+        b2.failure(&format!(
+            "--rollback -y failed (rc {}):\n{}",
+            rb.rc,
+            rb.lines.join("\n")
+        ))
+    );
+    rec.boots.push(b2);
+
+    let b3 = h.boot(
+        &disk,
+        &Choice::Default,
+        "fedora-3-rolled-back",
+        BOOT_TIMEOUT,
+        &[],
+    )?;
+    assert_plain(&b3)?;
+    let after = {
+        let g = h.mount(&disk, &FEDORA, "fedora-live")?;
+        boot_snapshot(&g.boot())?
+    };
+    let diff = snapshot_diff(&before, &after);
+    ensure!(
+        diff.is_empty(),
+        b3.failure(&format!("/boot differs from before the install: {diff:?}"))
+    );
+    rec.boots.push(b3);
+    Ok(())
+}
+
+/// Removes the erofs image of the installed guest on `disk`, boots the
+/// default entry (must show the program's error and stop, not hang), then
+/// the fallback entry (must boot).
+fn failure_path(
+    h: &mut Harness,
+    disk: &Path,
+    s: &Scenario,
+    kver: &str,
+    tag: &str,
+    rec: &mut RunRecord,
+) -> Result<()> {
+    {
+        let g = h.mount(disk, s, tag)?;
+        let (_, img, _) = image_of(g.root(), kver)?;
+        std::fs::remove_file(&img).with_context(|| format!("cannot remove {}", img.display()))?;
+    }
+    let bf = h.boot(
+        disk,
+        &Choice::Default,
+        &format!("{tag}-no-image"),
+        BOOT_TIMEOUT,
+        &[INIT_ERROR],
+    )?;
+    ensure!(
+        !bf.booted(),
+        bf.failure("booted although the erofs image is gone")
+    );
+    ensure!(
+        bf.log.contains(INIT_ERROR),
+        bf.failure("no clear initoverlayfs error on the console")
+    );
+    ensure!(
+        bf.log.exit != crate::qemu::Exit::TimedOut,
+        bf.failure("the failed boot hung until the timeout")
+    );
+    rec.boots.push(bf);
+    let fb = h.boot(
+        disk,
+        &Choice::Fallback,
+        &format!("{tag}-fallback"),
+        BOOT_TIMEOUT,
+        &[],
+    )?;
+    assert_plain(&fb)?;
+    rec.boots.push(fb);
+    Ok(())
+}
+
+/// Step 4 and 5: offline installs from the host, their boots, the offline
+/// rollback, and the failure path.
+fn offline_steps(
+    h: &mut Harness,
+    fedora: &Image,
+    centos: &Image,
+    rec: &mut RunRecord,
+) -> Result<()> {
+    // fedora, pid1 mode.
+    let fd = h.copy(fedora, "fedora-offline-pid1")?;
+    install_project(h, &fd, &FEDORA, "fedora-offline-pid1")?;
+    let secs = offline(
+        h,
+        &fd,
+        &FEDORA,
+        "fedora-offline-pid1",
+        &["--init-mode", "pid1", "-y"],
+    )?;
+    rec.offline_install_seconds
+        .push(("fedora pid1".into(), secs));
+    let b = h.boot(
+        &fd,
+        &Choice::Default,
+        "fedora-4-offline-pid1",
+        BOOT_TIMEOUT,
+        &[],
+    )?;
+    assert_through_initoverlayfs(&b, "/dev/vda3")?;
+    rec.boots.push(b);
+
+    // centos, systemd mode, xfs /boot.
+    let cd = h.copy(centos, "centos-offline")?;
+    install_project(h, &cd, &CENTOS, "centos-offline")?;
+    let secs = offline(
+        h,
+        &cd,
+        &CENTOS,
+        "centos-offline",
+        &["--init-mode", "systemd", "-y"],
+    )?;
+    rec.offline_install_seconds
+        .push(("centos systemd".into(), secs));
+    let b = h.boot(
+        &cd,
+        &Choice::Default,
+        "centos-4-offline-systemd",
+        BOOT_TIMEOUT,
+        &[],
+    )?;
+    assert_through_initoverlayfs(&b, "/dev/vda3")?;
+    rec.boots.push(b);
+
+    // Offline rollback on a copy of the installed centos disk, then plain.
+    let rd = h.run_dir.join("centos-offline-rollback.raw");
+    crate::image::copy_sparse(&cd, &rd)?;
+    offline(
+        h,
+        &rd,
+        &CENTOS,
+        "centos-offline-rollback",
+        &["--rollback", "-y"],
+    )?;
+    let b = h.boot(
+        &rd,
+        &Choice::Default,
+        "centos-4-offline-rolled-back",
+        BOOT_TIMEOUT,
+        &[],
+    )?;
+    assert_plain(&b)?;
+    rec.boots.push(b);
+
+    // Failure path in both init modes.
+    failure_path(h, &cd, &CENTOS, &centos.kver, "centos-5", rec)?;
+    failure_path(h, &fd, &FEDORA, &fedora.kver, "fedora-5", rec)?;
+    Ok(())
+}
+
+/// The whole issue-5 run: builds the project (release), both images, and
+/// runs every step. `rec` holds what was measured even when a step fails.
+///
+/// Errors: the first failing step, with its console tail.
+pub fn full(h: &mut Harness, rec: &mut RunRecord) -> Result<()> {
+    project::build_release(&h.paths)?;
+    let fedora = h.image(&FEDORA)?;
+    let centos = h.image(&CENTOS)?;
+    live(h, &fedora, rec)?;
+    offline_steps(h, &fedora, &centos, rec)?;
+    Ok(())
+}
+
+/// The demo: the fedora scenario only (plain boot, live install, boot
+/// through initoverlayfs, rollback).
+///
+/// Errors: the first failing step.
+pub fn demo(h: &mut Harness, rec: &mut RunRecord) -> Result<()> {
+    project::build_release(&h.paths)?;
+    let fedora = h.image(&FEDORA)?;
+    live(h, &fedora, rec)
 }

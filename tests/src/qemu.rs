@@ -45,6 +45,10 @@ pub const DEAD_ENDS: &[&str] = &[
     "You are in emergency mode",
     "Entering emergency mode",
     "Press Enter for maintenance",
+    // systemd's status line for a job (e.g. waiting for the root device)
+    // that has run for two minutes: under TCG devices show up within
+    // seconds, so this is a hang, not a slow boot.
+    "start running (2min",
 ];
 
 /// How to run one boot.
@@ -248,10 +252,13 @@ fn pump(r: impl std::io::Read, prefix: &str, tx: mpsc::Sender<String>) {
         match r.read_until(b'\n', &mut buf) {
             Ok(0) | Err(_) => return,
             Ok(_) => {
+                // systemd's progress spinner redraws one line with CRs: every
+                // redraw is its own line here.
                 let s = String::from_utf8_lossy(&buf);
-                let s = s.trim_end_matches(['\n', '\r']).replace('\r', "");
-                if tx.send(format!("{prefix}{s}")).is_err() {
-                    return;
+                for piece in s.trim_end_matches(['\n', '\r']).split('\r') {
+                    if tx.send(format!("{prefix}{piece}")).is_err() {
+                        return;
+                    }
                 }
             }
         }

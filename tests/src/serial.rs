@@ -67,6 +67,20 @@ impl Timeline {
     }
 }
 
+/// How the boot program's lines start (`init/src/log.rs`).
+pub const PROGRAM_PREFIX: &str = "initoverlayfs: ";
+
+/// The program's line inside a kernel-log message: the message itself
+/// (pid1 mode writes to /dev/kmsg), or after a `tag[pid]: ` journal prefix.
+/// systemd's unit descriptions that merely mention initoverlayfs do not count.
+fn program_line(text: &str) -> Option<&str> {
+    if text.starts_with(PROGRAM_PREFIX) {
+        return Some(text);
+    }
+    let i = text.find(&format!("]: {PROGRAM_PREFIX}"))?;
+    Some(&text[i + 3..])
+}
+
 /// Extracts the [`Timeline`] from console lines.
 pub fn timeline(lines: &[String]) -> Timeline {
     let mut tl = Timeline::default();
@@ -76,8 +90,8 @@ pub fn timeline(lines: &[String]) -> Timeline {
             tl.boot_ok_seen = true;
         }
         let Some(k) = parse_kmsg(line) else {
-            if let Some(i) = line.find("initoverlayfs:") {
-                tl.initoverlayfs.push((None, line[i..].to_string()));
+            if line.trim_start().starts_with(PROGRAM_PREFIX) {
+                tl.initoverlayfs.push((None, line.trim().to_string()));
             }
             continue;
         };
@@ -101,8 +115,8 @@ pub fn timeline(lines: &[String]) -> Timeline {
         if text.contains(&format!("vm-test: {BOOT_OK}")) {
             tl.boot_ok.get_or_insert(k.t);
         }
-        if let Some(i) = text.find("initoverlayfs:") {
-            tl.initoverlayfs.push((Some(k.t), text[i..].to_string()));
+        if let Some(l) = program_line(text) {
+            tl.initoverlayfs.push((Some(k.t), l.to_string()));
         }
     }
     tl
@@ -199,7 +213,9 @@ mod tests {
     #[test]
     fn initoverlayfs_lines_are_collected_once() {
         let log = lines(
-            "[    1.5] initoverlayfs: mounted /boot\nVM-DMESG: [    1.5] initoverlayfs: mounted /boot\ninitoverlayfs: error: no image\n",
+            "[    1.5] initoverlayfs: mounted /boot\nVM-DMESG: [    1.5] initoverlayfs: mounted /boot\ninitoverlayfs: error: no image\n\
+             [  OK  ] Finished pre-initoverlayfs.service - initoverlayfs: mount the initramfs image\n\
+             [    2.0] systemd[1]: Starting pre-initoverlayfs.service - initoverlayfs: mount\n",
         );
         let tl = timeline(&log);
         assert_eq!(tl.initoverlayfs.len(), 2);
