@@ -30,7 +30,8 @@ pub struct Plan {
     pub image: String,
     /// The main entry file.
     pub main_entry: String,
-    /// The main entry text to create, when there is no entry for kver.
+    /// The main entry text to write after the switch: a new entry when there
+    /// is none for kver, or the existing one given the `initrd` line it lacked.
     pub new_main_entry: Option<Entry>,
     /// The fallback entry file and its text (when there is an original).
     pub fallback_entry: Option<(String, Entry)>,
@@ -94,18 +95,28 @@ pub fn plan(det: &Detection, has_original: bool) -> Result<Plan> {
         .map(|i| i.path.clone());
     match entry {
         Some(e) => {
+            if e.entry.get("linux").is_none() {
+                bail!(
+                    "BLS entry {} has no `linux` line (a unified kernel image?): initoverlayfs needs a kernel and an initrd line",
+                    e.path
+                );
+            }
             main_entry = e.path.clone();
-            new_main_entry = None;
             kernel_copy = None;
             let tok = crate::initramfs::entry_initrd(e, kver).map(str::to_string);
             match tok {
                 Some(t) => {
                     mini = br.resolve(&t);
                     mini_entry = t;
+                    new_main_entry = None;
                 }
                 None => {
+                    // The entry boots without an initrd: give it one.
                     mini = current_in_boot.unwrap_or_else(|| format!("{bm}/initramfs-{kver}.img"));
                     mini_entry = br.entry_path(&mini).unwrap_or_default();
+                    let mut updated = e.entry.clone();
+                    updated.set("initrd", &mini_entry);
+                    new_main_entry = Some(updated);
                 }
             }
         }

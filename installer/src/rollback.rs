@@ -206,7 +206,21 @@ impl Store {
         carry: Option<&Generation>,
     ) -> Result<Generation> {
         atomic::create_parents(&self.dir.join("x"))?;
-        let id = self.list()?.last().map(|g| g.manifest.id).unwrap_or(0) + 1;
+        // Ids are never reused (a printed "--rollback N" keeps its meaning):
+        // the highest id ever given is kept in `last-id`.
+        let last_file = self.dir.join("last-id");
+        let last_given = fs::read_to_string(&last_file)
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .unwrap_or(0);
+        let id = self
+            .list()?
+            .last()
+            .map(|g| g.manifest.id)
+            .unwrap_or(0)
+            .max(last_given)
+            + 1;
+        atomic::write(&last_file, format!("{id}\n").as_bytes(), 0o644)?;
         let tmp = self.dir.join(format!(".tmp-{id}"));
         let res = self.fill(target, kver, paths, carry, id, &tmp);
         if let Err(e) = res {

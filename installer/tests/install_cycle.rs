@@ -415,3 +415,38 @@ fn rollback_removes_directories_the_install_created() {
         "boot/loader left behind"
     );
 }
+
+#[test]
+fn entry_without_initrd_gets_one_and_uki_entries_are_refused() {
+    let (_t, root) = temp_root("fedora");
+    let path = root.join("boot/loader/entries").join(entry_name());
+    let text = fs::read_to_string(&path).unwrap();
+    let no_initrd: String = text
+        .lines()
+        .filter(|l| !l.starts_with("initrd"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    fs::write(&path, &no_initrd).unwrap();
+    let pristine = snapshot(&root);
+    ok(&run(&root, &["-y"]));
+    let updated = fs::read_to_string(&path).unwrap();
+    assert_eq!(
+        updated,
+        format!("{no_initrd}initrd /initramfs-{FEDORA_KVER}.img\n")
+    );
+    ok(&run(&root, &["--rollback", "-y"]));
+    assert_same(&pristine, &snapshot(&root), "rollback");
+
+    fs::write(
+        &path,
+        format!("title UKI\nversion {FEDORA_KVER}\nefi /EFI/Linux/fedora-{FEDORA_KVER}.efi\n"),
+    )
+    .unwrap();
+    let o = run(&root, &["-y"]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("unified kernel image"),
+        "{}",
+        show(&o)
+    );
+}
