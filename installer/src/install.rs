@@ -145,6 +145,20 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
         .create(&target, &det.kver, &plan.touched(), carry.as_ref())
         .context("cannot record the rollback generation (nothing was changed)")?;
     point("rollback generation recorded");
+    // A re-run's generation holds the true original (carried); a failure
+    // must restore the state before this run instead.
+    let undo = match &carry {
+        Some(_) => Some(
+            store
+                .create_undo(&target, &det.kver, &plan.touched(), gen.manifest.id)
+                .context("cannot record the current state (nothing was changed)")
+                .inspect_err(|_| {
+                    let _ = store.delete(&gen);
+                })?,
+        ),
+        None => None,
+    };
+    point("undo state recorded");
     let outcome = match transaction(
         &det,
         &plan,
@@ -156,13 +170,19 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
     ) {
         Ok(o) => o,
         Err(e) => {
-            let undo = store
-                .restore(&target, &gen)
-                .and_then(|()| store.delete(&gen));
+            let undone = match &undo {
+                Some(u) => store
+                    .restore(&target, u)
+                    .and_then(|()| store.delete(&gen))
+                    .and_then(|()| store.discard(u)),
+                None => store
+                    .restore(&target, &gen)
+                    .and_then(|()| store.delete(&gen)),
+            };
             for m in check::boot_mounts(&det) {
                 let _ = atomic::clean_staging(&target.path(&m));
             }
-            return Err(match undo {
+            return Err(match undone {
                 Ok(()) => e.context("install failed; the previous state was restored"),
                 Err(u) => e.context(format!(
                     "install failed, and restoring generation {} failed too ({u:#}); run `initoverlayfs-install --rollback {}`",
@@ -171,6 +191,9 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
             });
         }
     };
+    if let Some(u) = &undo {
+        store.discard(u)?;
+    }
     if let Some(old) = carry.as_ref().filter(|g| g.manifest.id != gen.manifest.id) {
         // Its records live on in the new generation.
         store.delete(old)?;

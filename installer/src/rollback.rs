@@ -141,7 +141,10 @@ impl Store {
         };
         for e in rd.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            if name.starts_with(".tmp-") || name.starts_with(".trash-") {
+            if name.starts_with(".tmp-")
+                || name.starts_with(".trash-")
+                || name.starts_with(".undo-")
+            {
                 fs::remove_dir_all(e.path())
                     .with_context(|| format!("cannot remove {}", e.path().display()))?;
             }
@@ -235,6 +238,39 @@ impl Store {
             manifest,
             installed: None,
         })
+    }
+
+    /// Records the current state of `paths` (never carried) in a hidden
+    /// `.undo-ID` directory that [`Store::list`] does not show: what an
+    /// install that carries an earlier generation restores when it fails,
+    /// so that a failed re-run leaves the system as it was before the
+    /// re-run (not before initoverlayfs). Removed with [`Store::discard`],
+    /// or by [`Store::clean`] after a kill.
+    pub fn create_undo(
+        &self,
+        target: &Target,
+        kver: &str,
+        paths: &[String],
+        id: u64,
+    ) -> Result<Generation> {
+        let tmp = self.dir.join(format!(".tmp-undo-{id}"));
+        if let Err(e) = self.fill(target, kver, paths, None, id, &tmp) {
+            let _ = fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
+        let dir = self.dir.join(format!(".undo-{id}"));
+        atomic::rename(&tmp, &dir)?;
+        let manifest: Manifest = read_json(&dir.join("manifest.json"))?;
+        Ok(Generation {
+            dir,
+            manifest,
+            installed: None,
+        })
+    }
+
+    /// Removes a hidden undo record.
+    pub fn discard(&self, g: &Generation) -> Result<()> {
+        fs::remove_dir_all(&g.dir).with_context(|| format!("cannot remove {}", g.dir.display()))
     }
 
     fn fill(

@@ -126,3 +126,31 @@ fn sigkill_at_every_rollback_step() {
     }
     assert!(killed >= 5, "only {killed} crash points were reached");
 }
+
+#[test]
+fn sigkill_at_every_step_of_a_forced_rebuild() {
+    let (_t, template) = temp_root("fedora");
+    let pristine = snapshot(&template);
+    let original = std::fs::read(template.join(format!("boot/initramfs-{FEDORA_KVER}.img"))).unwrap();
+    let o = run(&template, &["-y"]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let entry = format!("{FEDORA_MID}-{FEDORA_KVER}.conf");
+    let mut killed = 0;
+    for n in 1..100 {
+        let (_a, root) = copy_of(&template);
+        let o = run_crashing(&root, &["-y", "--force"], n);
+        if o.status.success() {
+            break;
+        }
+        assert_eq!(o.status.signal(), Some(9), "point {n}: {}", show(&o));
+        killed += 1;
+        assert_bootable(&root, &entry, &original, FEDORA_KVER);
+        // Rollback still reaches the true original.
+        let o = run(&root, &["--rollback", "-y"]);
+        assert_eq!(o.status.code(), Some(0), "point {n}: {}", show(&o));
+        assert_same(&pristine, &snapshot(&root), &format!("rebuild point {n}: rollback"));
+        no_staging_left(&root);
+    }
+    assert!(killed >= 10, "only {killed} crash points were reached");
+    eprintln!("killed the rebuild at {killed} points");
+}

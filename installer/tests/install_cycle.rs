@@ -450,3 +450,28 @@ fn entry_without_initrd_gets_one_and_uki_entries_are_refused() {
         show(&o)
     );
 }
+
+#[test]
+fn failing_rebuild_keeps_the_installed_state() {
+    let (_t, root) = temp_root("fedora");
+    ok(&run(&root, &["-y"]));
+    let installed = snapshot(&root);
+    let o = common::installer()
+        .arg("--root")
+        .arg(&root)
+        .args(["-y", "--force"])
+        .env("FAKE_BUILD_FAIL", "1")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert_same(&installed, &snapshot(&root), "failed rebuild");
+    let gens = rollbacks(&root);
+    assert_eq!(gens.len(), 1);
+    assert_eq!(gens[0]["in_effect"], true);
+    let hidden: Vec<_> = fs::read_dir(root.join("var/lib/initoverlayfs/rollback"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(hidden.is_empty(), "{hidden:?}");
+}
