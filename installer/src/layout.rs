@@ -350,6 +350,11 @@ pub fn detect(target: &Target) -> Result<Layout> {
     let entries = fstab::parse(&fstab_text)
         .with_context(|| format!("invalid {}", target.path("/etc/fstab").display()))?;
     let mounts = if target.live {
+        // Trigger x-systemd.automount points so mountinfo shows the real
+        // filesystems instead of autofs.
+        for p in ["/boot", "/efi", "/boot/efi"] {
+            let _ = std::fs::read_dir(p).map(|mut d| d.next());
+        }
         let text = std::fs::read_to_string("/proc/self/mountinfo")
             .context("cannot read /proc/self/mountinfo")?;
         let mi = mountinfo::parse(&text).context("invalid /proc/self/mountinfo")?;
