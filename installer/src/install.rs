@@ -235,6 +235,16 @@ fn transaction(
     atomic::create_parents(&image)?;
     atomic::create_parents(&mini)?;
     let report = build(det, &det.config, &image_stage, &mini_stage, verbose)?;
+    // Initramfs contents can be secret (keys, hostonly configs): both get
+    // the original initramfs' permissions, 0600 when there is none.
+    let mode = original
+        .and_then(|o| std::fs::metadata(o).ok())
+        .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o7777)
+        .unwrap_or(0o600);
+    for f in [&image_stage, &mini_stage] {
+        std::fs::set_permissions(f, std::os::unix::fs::PermissionsExt::from_mode(mode))
+            .with_context(|| format!("cannot chmod {}", f.display()))?;
+    }
     point("built");
 
     // 5. fallback copy + entry

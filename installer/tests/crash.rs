@@ -131,7 +131,8 @@ fn sigkill_at_every_rollback_step() {
 fn sigkill_at_every_step_of_a_forced_rebuild() {
     let (_t, template) = temp_root("fedora");
     let pristine = snapshot(&template);
-    let original = std::fs::read(template.join(format!("boot/initramfs-{FEDORA_KVER}.img"))).unwrap();
+    let original =
+        std::fs::read(template.join(format!("boot/initramfs-{FEDORA_KVER}.img"))).unwrap();
     let o = run(&template, &["-y"]);
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
     let entry = format!("{FEDORA_MID}-{FEDORA_KVER}.conf");
@@ -148,7 +149,11 @@ fn sigkill_at_every_step_of_a_forced_rebuild() {
         // Rollback still reaches the true original.
         let o = run(&root, &["--rollback", "-y"]);
         assert_eq!(o.status.code(), Some(0), "point {n}: {}", show(&o));
-        assert_same(&pristine, &snapshot(&root), &format!("rebuild point {n}: rollback"));
+        assert_same(
+            &pristine,
+            &snapshot(&root),
+            &format!("rebuild point {n}: rollback"),
+        );
         no_staging_left(&root);
     }
     assert!(killed >= 10, "only {killed} crash points were reached");

@@ -475,3 +475,25 @@ fn failing_rebuild_keeps_the_installed_state() {
         .collect();
     assert!(hidden.is_empty(), "{hidden:?}");
 }
+
+#[test]
+fn artefacts_get_the_original_initramfs_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let (_t, root) = temp_root("fedora");
+    let initrd = root.join(format!("boot/initramfs-{FEDORA_KVER}.img"));
+    fs::set_permissions(&initrd, fs::Permissions::from_mode(0o600)).unwrap();
+    ok(&run(&root, &["-y"]));
+    for f in [
+        format!("boot/initramfs-{FEDORA_KVER}.img"),
+        format!("boot/initoverlayfs-{FEDORA_KVER}.img"),
+        format!("boot/initramfs-{FEDORA_KVER}.img.without-initoverlayfs"),
+    ] {
+        let mode = fs::metadata(root.join(&f)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{f}");
+    }
+    ok(&run(&root, &["--rollback", "-y"]));
+    assert_eq!(
+        fs::metadata(&initrd).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+}
