@@ -135,4 +135,22 @@ fn srpm_rebuilds_into_the_three_packages() {
             "{requires}"
         );
     }
+
+    // rpmlint over everything rpmbuild made: no errors, no unexplained warnings.
+    if have("rpmlint") {
+        let rc = workspace().join("packaging/rpmlint.toml");
+        let lint = Command::new("rpmlint")
+            .arg("-c")
+            .arg(&rc)
+            .arg(&srpm)
+            .args(&rpms)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&lint.stdout);
+        eprintln!("{text}");
+        assert!(
+            lint.status.success() && text.contains(" 0 errors, 0 warnings"),
+            "rpmlint:\n{text}"
+        );
+    }
 }
