@@ -178,6 +178,16 @@ pub fn checks(det: &Detection, plan: &anyhow::Result<Plan>) -> Vec<Check> {
             ),
         ));
     }
+    if !t.missing_payload.is_empty() {
+        v.push(check(
+            "initoverlayfs-files",
+            Status::Fail,
+            format!(
+                "not installed in the target (the initoverlayfs packages provide them): {}",
+                t.missing_payload.join(", ")
+            ),
+        ));
+    }
     v.push(match &t.mkfs {
         Ok((ver, algs)) => check(
             "mkfs-erofs",

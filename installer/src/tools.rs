@@ -19,7 +19,18 @@ pub struct Tools {
     pub missing_builders: Vec<String>,
     /// mkfs.erofs version and compressors, or why it could not be detected.
     pub mkfs: Result<(String, Vec<Algorithm>), String>,
+    /// What of the initoverlayfs packages the dracut-built mini initramfs
+    /// needs is missing from the target (the dracut module, the binary).
+    pub missing_payload: Vec<String>,
 }
+
+/// Files of the initoverlayfs packages a dracut-built mini initramfs needs,
+/// in the target (`/usr/sbin/initoverlayfs` may also be `/sbin/…` on a
+/// merged-/usr system, which is the same file).
+pub const PAYLOAD: [&str; 2] = [
+    "/usr/lib/dracut/modules.d/81initoverlayfs/module-setup.sh",
+    "/usr/sbin/initoverlayfs",
+];
 
 const PATH_DIRS: &[&str] = &[
     "/usr/local/sbin",
@@ -81,9 +92,20 @@ pub fn detect(target: &Target, config: &Config) -> Tools {
     let mkfs = initoverlayfs_builder::erofs::detect_in(root)
         .map(|m| (m.version, m.compressors))
         .map_err(|e| format!("{e:#}"));
+    let uses_dracut_initrd = config.build.initrd.first().is_some_and(|p| p == "dracut");
+    let missing_payload = if uses_dracut_initrd {
+        PAYLOAD
+            .iter()
+            .filter(|p| !target.path(p).exists())
+            .map(|p| p.to_string())
+            .collect()
+    } else {
+        Vec::new()
+    };
     Tools {
         dracut,
         missing_builders: missing,
         mkfs,
+        missing_payload,
     }
 }

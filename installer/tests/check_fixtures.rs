@@ -257,3 +257,15 @@ fn bad_input_is_named() {
     assert_eq!(code, 1);
     assert_eq!(status_of(&v, "kver"), "fail");
 }
+
+#[test]
+fn missing_initoverlayfs_files_fail_before_a_dracut_build() {
+    let (_t, root) = common::temp_root("fedora");
+    std::fs::remove_file(root.join("etc/initoverlayfs.conf")).unwrap(); // default [build]: dracut
+    std::fs::remove_file(root.join("usr/lib/dracut/modules.d/81initoverlayfs/module-setup.sh"))
+        .unwrap();
+    let o = run(&root, &["--check", "--json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(status_of(&v, "initoverlayfs-files"), "fail");
+}
