@@ -2,6 +2,7 @@
 //! success, 1 on a bad or hostile input or a failing tool, 2 on usage errors.
 
 use std::fs::File;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -76,11 +77,12 @@ pub fn run(cmd: Cmd) -> Result<()> {
                 File::open(&file).with_context(|| format!("cannot open {}", file.display()))?;
             let listing =
                 list::list(input).with_context(|| format!("cannot list {}", file.display()))?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&listing)?);
+            let text = if json {
+                serde_json::to_string_pretty(&listing)? + "\n"
             } else {
-                print!("{}", list::render_text(&listing));
-            }
+                list::render_text(&listing)
+            };
+            write_stdout(&text)?;
         }
         Cmd::Extract { file, dir } => {
             let (segments, stats) = extract::extract_path(&file, &dir)?;
@@ -107,6 +109,15 @@ pub fn run(cmd: Cmd) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Writes `text` to stdout; a closed pipe (`list | head`) is not an error.
+fn write_stdout(text: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("cannot write to stdout"),
+    }
 }
 
 /// Extracts the initramfs `file` into a private temporary directory next to

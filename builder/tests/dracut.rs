@@ -265,3 +265,94 @@ fn build_runs_both_argvs_on_the_live_root() {
     names.sort();
     assert_eq!(names, vec!["initoverlayfs.img", "initrd.img"]);
 }
+
+/// A kernel modules directory to build against: `$INITOVERLAYFS_TEST_KMODDIR`
+/// (e.g. an unpacked linux-image .deb after `depmod -b`), else the first
+/// /lib/modules/KVER with a modules.dep. Returns (kver, dir).
+fn kernel_modules() -> Option<(String, PathBuf)> {
+    let dir = match std::env::var_os("INITOVERLAYFS_TEST_KMODDIR") {
+        Some(d) => PathBuf::from(d),
+        None => fs::read_dir("/lib/modules")
+            .ok()?
+            .map(|e| e.unwrap().path())
+            .find(|p| p.join("modules.dep").exists())?,
+    };
+    let kver = dir.file_name()?.to_string_lossy().into_owned();
+    Some((kver, dir))
+}
+
+/// Whether `module` (`loop`) is in the listing or built into the kernel.
+fn has_module(l: &Listing, kmoddir: &Path, module: &str) -> bool {
+    let builtin = fs::read_to_string(kmoddir.join("modules.builtin")).unwrap_or_default();
+    let is = |path: &str| {
+        let file = path.rsplit('/').next().unwrap_or("");
+        let stem = file.split(".ko").next().unwrap_or("");
+        file.contains(".ko") && stem.replace('-', "_") == module.replace('-', "_")
+    };
+    builtin.lines().any(is) || l.entries.iter().any(|e| is(&e.name))
+}
+
+#[test]
+fn module_installs_storage_and_fs_drivers_for_a_real_kernel() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(base) = dracut_base(tmp.path()) else {
+        return;
+    };
+    let Some((kver, kmoddir)) = kernel_modules() else {
+        eprintln!("SKIP: no kernel modules on this host (/lib/modules/*/modules.dep); set INITOVERLAYFS_TEST_KMODDIR");
+        return;
+    };
+    let bin = fake_bin(tmp.path());
+    let conf = tmp.path().join("pid1.conf");
+    fs::write(
+        &conf,
+        "[boot]\nbootfstype = \"ext4\"\n[init]\nmode = \"pid1\"\n",
+    )
+    .unwrap();
+    let out = tmp.path().join("mini.img");
+    let kmod = kmoddir.to_string_lossy().into_owned();
+    let argv = dracut_argv(
+        &base,
+        &bin,
+        &conf,
+        &["-m", "initoverlayfs", "--kver", &kver, "--kmoddir", &kmod],
+    );
+    // dracut_argv passes --no-kernel; drop it for this build.
+    let argv: Vec<String> = argv.into_iter().filter(|a| a != "--no-kernel").collect();
+    let l = run_dracut(&argv, &out);
+    for m in [
+        "loop",
+        "erofs",
+        "overlay",
+        "ext4",
+        "virtio_blk",
+        "virtio_scsi",
+        "nvme",
+        "ahci",
+        "sd_mod",
+        "usb_storage",
+    ] {
+        assert!(
+            has_module(&l, &kmoddir, m),
+            "{m} missing from the mini initramfs"
+        );
+    }
+    for m in ["nvme_tcp", "nvme_rdma", "rbd", "nbd", "iscsi_tcp"] {
+        assert!(
+            !l.entries
+                .iter()
+                .any(|e| e.name.contains(&format!("/{m}.ko"))),
+            "{m} should not be in the mini initramfs"
+        );
+    }
+    assert!(l.entries.iter().any(|e| e.name.ends_with("/modules.dep")));
+    assert_eq!(
+        target(&l, "init").as_deref(),
+        Some("usr/sbin/initoverlayfs")
+    );
+    assert!(has(&l, "usr/sbin/modprobe") || has(&l, "sbin/modprobe"));
+    eprintln!(
+        "mini initramfs (pid1, kernel {kver}): {} bytes",
+        fs::metadata(&out).unwrap().len()
+    );
+}

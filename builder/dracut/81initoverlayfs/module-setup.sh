@@ -57,16 +57,17 @@ installkernel() {
     # shellcheck disable=SC2046
     hostonly='' instmods $(initoverlayfs_fs_modules)
 
-    # Storage drivers, hostonly-aware (as dracut's kernel-modules does): the
-    # common disk controllers by name, and every driver that registers a block
-    # device (symbol filter).
-    local _blockfuncs='ahci_platform_get_resources|ata_scsi_ioctl|scsi_add_host|blk_cleanup_queue|register_mtd_blktrans|scsi_esp_register|register_virtio_device|usb_stor_disconnect|mmc_add_host|sdhci_add_host|scsi_add_host_with_dma|blk_mq_alloc_disk|blk_mq_alloc_request|blk_mq_destroy_queue|blk_cleanup_disk'
-    instmods virtio virtio_ring virtio_pci virtio_blk virtio_scsi \
-        nvme vmd ahci sd_mod sr_mod mmc_block sdhci sdhci-pci sdhci-acpi \
-        usb-storage uas xhci-hcd xhci-pci ehci-hcd ehci-pci \
-        scsi_dh_rdac scsi_dh_emc scsi_dh_alua hv_storvsc hv-vmbus \
+    # Drivers for the disk holding /boot: local controllers only (a /boot on
+    # iSCSI, FCoE, NVMe-oF, NBD or Ceph needs the network stack and is out of scope;
+    # add such drivers with `--add-drivers` in [build] initrd, or build with
+    # --hostonly). In hostonly builds dracut keeps only the modules the host
+    # has loaded (instmods passes -H), so this list is the upper bound.
+    instmods \
+        "=drivers/ata" nvme vmd "=drivers/mmc/host" mmc_block \
+        virtio_pci virtio_blk virtio_scsi xen-blkfront hv_storvsc hv_vmbus \
+        sd_mod sr_mod usb-storage uas xhci-pci xhci-hcd ehci-pci ehci-hcd ohci-pci uhci-hcd \
+        megaraid_sas mpt3sas mptspi mptsas hpsa smartpqi aacraid vmw_pvscsi \
         "=drivers/pci/host" "=drivers/pci/controller"
-    dracut_instmods -o -s "$_blockfuncs" "=drivers"
     return 0
 }
 
