@@ -177,3 +177,24 @@ fn longest_names_extract() {
     let ex = extract_to_temp(&img[..], tmp.path()).unwrap();
     assert_eq!(fs::read_to_string(ex.tree.join(&name)).unwrap(), "deep");
 }
+
+#[test]
+fn each_compressor_stops_exactly_at_its_stream_end() {
+    // compressed(A), padding, compressed(B), an uncompressed cpio: every
+    // decoder must hand back the bytes after its own stream.
+    let a = newc(&[("a", 0o100644, b"first")]);
+    let b = newc(&[("b", 0o100644, &[3u8; 70_000])]);
+    let c = newc(&[("c", 0o100644, b"plain")]);
+    for (cmd, format) in COMPRESSORS {
+        let mut img = compress(&a, cmd);
+        img.extend_from_slice(&[0u8; 8]);
+        img.extend_from_slice(&compress(&b, cmd));
+        img.extend_from_slice(&c);
+        let l = list(&img[..]).unwrap_or_else(|e| panic!("{cmd}: {e:#}"));
+        let formats: Vec<Format> = l.segments.iter().map(|s| s.format).collect();
+        assert_eq!(formats, vec![*format, *format, Format::Cpio], "{cmd}");
+        let names: Vec<&str> = l.entries.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, vec!["a", "b", "c"], "{cmd}");
+        assert_eq!(l.entries[1].size, 70_000);
+    }
+}
