@@ -10,6 +10,7 @@
 //! Everything privileged (loop devices, mounts) happens on files under the
 //! cargo target directory, behind RAII guards ([`loopdev`], [`mount`]).
 
+pub mod bench;
 pub mod bls;
 pub mod bootloader;
 pub mod cache;

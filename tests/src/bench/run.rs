@@ -1,0 +1,211 @@
+//! The benchmark run: for each payload, build the three variant disks,
+//! then boot them interleaved (a b c a b c …) so drift on the shared host
+//! hits every variant alike; record every sample as it comes.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use initoverlayfs::cmd::CommandRunExt;
+
+use crate::bench::kmsg;
+use crate::bench::prepare::{self, Disk};
+use crate::bench::record::{Build, Report, Sample, Variant, VmShape};
+use crate::bench::{output, shim};
+use crate::bootloader::Choice;
+use crate::harness::Harness;
+use crate::project;
+use crate::scenario::FEDORA;
+
+/// What to run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Options {
+    /// Payload sizes, MiB.
+    pub payloads: Vec<u64>,
+    /// Boots per variant and payload.
+    pub boots: usize,
+    /// Output directory (`boot.json`, `boot.md`, `boot.png`).
+    pub out: PathBuf,
+    /// Guest memory, MiB.
+    pub memory_mib: u32,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            payloads: vec![0, 64, 256, 1024],
+            boots: 5,
+            out: PathBuf::from("target/bench"),
+            memory_mib: 4096,
+        }
+    }
+}
+
+/// Hard timeout of one boot: the harness's 300 s plus one second per MiB
+/// of payload (a TCG guest decompresses a big initramfs slowly).
+pub fn boot_timeout(payload_mib: u64) -> Duration {
+    Duration::from_secs(300 + payload_mib)
+}
+
+fn sh(cmd: &str) -> String {
+    Command::new("sh")
+        .args(["-c", cmd])
+        .run_get_string()
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// The sample of one finished (or failed) boot.
+fn sample(v: Variant, payload_mib: u64, round: usize, b: &crate::harness::Boot) -> Sample {
+    let milestones = kmsg::milestones(&b.log.lines);
+    let phases = kmsg::phases(&milestones);
+    Sample {
+        variant: v,
+        payload_mib,
+        round,
+        label: b.label.clone(),
+        booted: b.booted(),
+        exit: format!("{:?}", b.log.exit),
+        wall_s: b.log.wall.as_secs_f64(),
+        initrd_bytes: b.files.initrd_bytes,
+        milestones,
+        phases,
+        log: b.log.path.display().to_string(),
+    }
+}
+
+fn fmt_t(t: Option<f64>) -> String {
+    t.map_or("-".into(), |t| format!("{t:.2}"))
+}
+
+/// Runs the benchmark, writing the outputs into `opts.out` after every
+/// boot (so an interrupted run keeps what it measured).
+///
+/// Errors: the harness, image or project build fails, or the outputs
+/// cannot be written. A variant that fails to build or boot is recorded
+/// and skipped, never an error.
+pub fn run(opts: &Options) -> Result<Report> {
+    std::fs::create_dir_all(&opts.out)
+        .with_context(|| format!("cannot create {}", opts.out.display()))?;
+    let out = std::fs::canonicalize(&opts.out)?;
+    let real_qemu = shim::install(&out.join("shim"), opts.memory_mib)?;
+    let mut h = Harness::new("bench")?;
+    project::build_release(&h.paths)?;
+    let img = h.image(&FEDORA)?;
+    let mut report = Report {
+        started: sh("date -u +%Y-%m-%dT%H:%M:%SZ"),
+        kver: img.kver.clone(),
+        vm: VmShape {
+            accel: "unknown".into(),
+            machine: "q35".into(),
+            smp: 2,
+            memory_mib: opts.memory_mib,
+            disk: "virtio-blk, raw, cache=unsafe".into(),
+            host_cpus: std::thread::available_parallelism().map_or(0, |n| n.get()),
+        },
+        payloads: opts.payloads.clone(),
+        boots: opts.boots,
+        builds: Vec::new(),
+        samples: Vec::new(),
+        notes: vec![
+            String::new(),
+            format!(
+                "guest memory set by a PATH wrapper around {} that appends -m {}",
+                real_qemu.display(),
+                opts.memory_mib
+            ),
+            "kernel command line of the BLS entry as the harness writes it (no `quiet`: every kmsg line goes to the serial console)".into(),
+        ],
+    };
+    report.notes[0] = format!(
+        "source: {}",
+        Command::new("git")
+            .arg("-C")
+            .arg(&h.paths.workspace)
+            .args(["describe", "--always", "--dirty"])
+            .run_get_string()
+            .map(|s| s.trim().to_string())
+            .unwrap_or_else(|e| format!("unknown ({e:#})"))
+    );
+    let mut broken: Vec<Variant> = Vec::new();
+    for &p in &opts.payloads {
+        let mut disks: Vec<Disk> = Vec::new();
+        for v in Variant::ALL {
+            let mut b = Build {
+                variant: Some(v),
+                payload_mib: p,
+                ..Build::default()
+            };
+            if broken.contains(&v) {
+                b.error = Some("skipped: an earlier boot of this variant failed".into());
+            } else {
+                match prepare::build(&h, &img, v, p, &mut b) {
+                    Ok(d) => disks.push(d),
+                    Err(e) => {
+                        eprintln!("bench: {} with {p} MiB: not built: {e:#}", v.label());
+                        b.error = Some(format!("{e:#}"));
+                    }
+                }
+            }
+            eprintln!(
+                "bench: {} {p} MiB: build {} s, sizes dracut {:?} mini {:?} erofs {:?}",
+                v.label(),
+                fmt_t(b.seconds),
+                b.dracut_initramfs_bytes,
+                b.mini_initramfs_bytes,
+                b.erofs_image_bytes
+            );
+            report.builds.push(b);
+        }
+        output::write_all(&report, &out)?;
+        for round in 0..opts.boots {
+            for d in &disks {
+                if broken.contains(&d.variant) {
+                    continue;
+                }
+                let label = format!("{}-{p}mib-{round}", d.variant.letter());
+                let b = h.boot(&d.path, &Choice::Default, &label, boot_timeout(p), &[])?;
+                report.vm.accel = format!("{:?}", h.accel(&b.files.kernel)?).to_lowercase();
+                let s = sample(d.variant, p, round, &b);
+                let [ti, tr, tk] = s.times();
+                eprintln!(
+                    "bench: {label}: t_initrd {} t_root {} t_ok {} (wall {:.0} s){}",
+                    fmt_t(ti),
+                    fmt_t(tr),
+                    fmt_t(tk),
+                    s.wall_s,
+                    if s.booted { "" } else { " FAILED" }
+                );
+                if !s.booted {
+                    eprintln!("{}", b.failure("boot did not finish"));
+                    broken.push(d.variant);
+                    report.notes.push(format!(
+                        "{} stopped after the failed boot {label} (log {})",
+                        d.variant.label(),
+                        s.log
+                    ));
+                }
+                report.samples.push(s);
+                output::write_all(&report, &out)?;
+            }
+        }
+        for d in disks {
+            let _ = std::fs::remove_file(&d.path);
+        }
+    }
+    Ok(report)
+}
+
+/// Re-renders `boot.md` and `boot.png` from a recorded `boot.json`.
+///
+/// Errors: the file cannot be read or parsed, or the outputs not written.
+pub fn rerender(json: &Path) -> Result<Report> {
+    let text =
+        std::fs::read_to_string(json).with_context(|| format!("cannot read {}", json.display()))?;
+    let report: Report =
+        serde_json::from_str(&text).with_context(|| format!("cannot parse {}", json.display()))?;
+    let dir = json.parent().unwrap_or(Path::new("."));
+    output::write_all(&report, dir)?;
+    Ok(report)
+}
