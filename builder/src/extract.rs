@@ -456,9 +456,22 @@ impl Extractor {
         dirs.sort_by_key(|d| std::cmp::Reverse(d.path.len()));
         for d in &dirs {
             let shown = String::from_utf8_lossy(&d.path.join(&b'/')).into_owned();
-            let fd = self
-                .walk(&d.path, false)
+            let (last, parent) = d
+                .path
+                .split_last()
+                .expect("only the root has an empty path");
+            let parent_fd = self
+                .walk(parent, false)
                 .with_context(|| format!("directory {shown:?}"))?;
+            let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+            let fd = match rustix::fs::openat(&parent_fd, os(last), flags, Mode::empty()) {
+                Ok(fd) => fd,
+                // A later entry replaced this directory by something else.
+                Err(Errno::NOENT | Errno::NOTDIR | Errno::LOOP) => continue,
+                Err(e) => {
+                    return Err(e).with_context(|| format!("cannot open directory {shown:?}"))
+                }
+            };
             self.apply_dir(&fd, d)
                 .with_context(|| format!("directory {shown:?}"))?;
         }

@@ -180,3 +180,15 @@ fn cli_exit_codes_and_nothing_written_on_hostile_input() {
     assert_eq!(v["segments"][0]["format"], "cpio");
     assert_eq!(v["entries"][1]["name"], "etc/f");
 }
+
+#[test]
+fn later_entries_replace_earlier_ones() {
+    // A directory replaced by a file and a file by a directory, across two
+    // archives (the kernel lets later entries win too).
+    let tmp = tempfile::tempdir().unwrap();
+    let mut img = newc(&[("d", DIR, b""), ("f", REG, b"file")]);
+    img.extend_from_slice(&newc(&[("d", REG, b"now a file"), ("f", DIR, b"")]));
+    let ex = extract_to_temp(&img[..], tmp.path()).unwrap();
+    assert_eq!(fs::read_to_string(ex.tree.join("d")).unwrap(), "now a file");
+    assert!(ex.tree.join("f").is_dir());
+}
