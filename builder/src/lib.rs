@@ -1,9 +1,15 @@
 //! Turns a distro initramfs into an erofs image and builds the mini initramfs.
 //!
 //! - [`build`]: runs the two `[build]` argvs of the config (the full initramfs,
-//!   uncompressed, and the mini initramfs) concurrently, extracts the full one
-//!   and turns it into an erofs image with `mkfs.erofs`.
-//! - [`erofs`]: detects `mkfs.erofs` and builds reproducible images.
+//!   uncompressed, and the mini initramfs) concurrently ([`dracut`]), chrooted
+//!   into an offline root when asked ([`chroot`]), extracts the full one and
+//!   turns it into an erofs image with `mkfs.erofs`.
+//! - [`initramfs`]: streaming reader of the kernel's initramfs format
+//!   (segments, compression by magic) over our [`cpio`] parser.
+//! - [`extract`]: safe, `openat`-style extraction of hostile archives as root.
+//! - [`erofs`]: detects `mkfs.erofs` (version, compressors) and builds
+//!   reproducible images; [`fsutil`]: durable writes; [`list`]: listings.
+//! - [`cli`]: the `initoverlayfs-builder list|extract|erofs` command line.
 
 use std::path::Path;
 
