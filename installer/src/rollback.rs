@@ -37,6 +37,9 @@ pub enum State {
         blake3: String,
         /// The copy, relative to the generation directory.
         copy: String,
+        /// Modification time, nanoseconds since the epoch (restored too).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mtime_ns: Option<u64>,
     },
     /// It did not exist: a rollback removes it.
     Absent,
@@ -300,6 +303,7 @@ impl Store {
                         mode,
                         blake3,
                         copy,
+                        mtime_ns,
                     } => {
                         let src = g.dir.join(copy);
                         if fs::hard_link(&src, &dest).is_err() {
@@ -310,6 +314,7 @@ impl Store {
                             mode: *mode,
                             blake3: blake3.clone(),
                             copy: copy_name,
+                            mtime_ns: *mtime_ns,
                         }
                     }
                     State::Absent => State::Absent,
@@ -325,6 +330,11 @@ impl Store {
                             mode: m.mode() & 0o7777,
                             blake3: atomic::hash_file(&dest)?,
                             copy: copy_name,
+                            mtime_ns: m
+                                .modified()
+                                .ok()
+                                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                                .and_then(|d| u64::try_from(d.as_nanos()).ok()),
                         }
                     }
                     Ok(_) => bail!("{path} is not a regular file: refusing to replace it"),
@@ -418,7 +428,13 @@ impl Store {
     pub fn restore(&self, target: &Target, g: &Generation) -> Result<()> {
         self.verify(g)?;
         for r in &g.manifest.files {
-            if let State::Saved { mode, copy, .. } = &r.state {
+            if let State::Saved {
+                mode,
+                copy,
+                mtime_ns,
+                ..
+            } = &r.state
+            {
                 let dest = target.path(&r.path);
                 let src = g.dir.join(copy);
                 let unchanged = dest.is_file()
@@ -432,6 +448,16 @@ impl Store {
                         .with_context(|| format!("cannot open {}", src.display()))?;
                     atomic::write_from(&dest, &mut f, *mode)
                         .with_context(|| format!("cannot restore {}", r.path))?;
+                }
+                if let Some(ns) = mtime_ns {
+                    let t = UNIX_EPOCH + std::time::Duration::from_nanos(*ns);
+                    let f = fs::File::options()
+                        .write(true)
+                        .open(&dest)
+                        .with_context(|| format!("cannot open {}", dest.display()))?;
+                    f.set_modified(t)
+                        .and_then(|()| f.sync_all())
+                        .with_context(|| format!("cannot set the mtime of {}", dest.display()))?;
                 }
                 crate::crash::point("rollback: restored a file");
             }

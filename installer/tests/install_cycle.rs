@@ -40,6 +40,16 @@ fn fedora_install_rollback_install_cycle() {
     let boot = root.join("boot");
     let original = fs::read(boot.join(format!("initramfs-{FEDORA_KVER}.img"))).unwrap();
     let main_entry = fs::read_to_string(boot.join("loader/entries").join(entry_name())).unwrap();
+    let mtime = |p: &std::path::Path| fs::metadata(p).unwrap().modified().unwrap();
+    let initrd_path = boot.join(format!("initramfs-{FEDORA_KVER}.img"));
+    // An old mtime, as a distro initramfs has.
+    let old = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+    fs::File::options()
+        .write(true)
+        .open(&initrd_path)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
 
     for round in 0..2 {
         let o = run(&root, &["-y"]);
