@@ -135,6 +135,7 @@ fn fedora_install_rollback_install_cycle() {
             &snapshot(&root),
             &format!("rollback round {round}"),
         );
+        assert_eq!(mtime(&initrd_path), old, "mtime restored");
         assert!(rollbacks(&root).is_empty());
     }
 }
