@@ -1,7 +1,7 @@
 //! The `bench` binary's command line:
 //! `bench [--payloads 0,64,256,1024] [--boots 5] [--out target/bench] [--memory MIB]`
-//! or `bench --render target/bench/boot.json` (re-render the tables and
-//! plot of a recorded run).
+//! or `bench [--out DIR] --render RUN1/boot.json [RUN2/boot.json …]` (merge
+//! recorded runs and re-render the tables and plot into DIR).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,8 +16,14 @@ use crate::preflight;
 pub enum Action {
     /// Run the benchmark.
     Run(Options),
-    /// Re-render a recorded `boot.json`.
-    Render(PathBuf),
+    /// Merge recorded `boot.json` files (in order) and render them into the
+    /// output directory.
+    Render {
+        /// The recorded runs.
+        inputs: Vec<PathBuf>,
+        /// Where the merged `boot.json`, `boot.md` and `boot.png` go.
+        out: PathBuf,
+    },
 }
 
 /// Parses the arguments (without the program name).
@@ -38,9 +44,15 @@ pub fn parse(args: &[String]) -> Result<Action> {
             "--boots" => o.boots = val()?.parse().context("bad --boots")?,
             "--out" => o.out = PathBuf::from(val()?),
             "--memory" => o.memory_mib = val()?.parse().context("bad --memory (MiB)")?,
-            "--render" => return Ok(Action::Render(PathBuf::from(val()?))),
+            "--render" => {
+                let inputs: Vec<PathBuf> = it.by_ref().map(PathBuf::from).collect();
+                if inputs.is_empty() {
+                    bail!("--render needs at least one boot.json");
+                }
+                return Ok(Action::Render { inputs, out: o.out });
+            }
             "-h" | "--help" => bail!(
-                "usage: bench [--payloads 0,64,256,1024] [--boots 5] [--out target/bench] [--memory 4096] | --render boot.json"
+                "usage: bench [--payloads 0,64,256,1024] [--boots 5] [--out target/bench] [--memory 4096] | [--out DIR] --render boot.json..."
             ),
             other => bail!("unknown argument {other:?} (try --help)"),
         }
@@ -55,7 +67,9 @@ pub fn parse(args: &[String]) -> Result<Action> {
 /// numbers say (1 only if the run itself could not proceed).
 pub fn main(args: Vec<String>) -> ExitCode {
     let r = parse(&args).and_then(|a| match a {
-        Action::Render(json) => run::rerender(&json).map(|r| (r, json.with_file_name("boot.md"))),
+        Action::Render { inputs, out } => {
+            run::rerender(&inputs, &out).map(|r| (r, out.join("boot.md")))
+        }
         Action::Run(o) => {
             if let Some(why) = preflight::missing_capability() {
                 bail!("cannot run: {why}");
@@ -96,9 +110,13 @@ mod tests {
         assert_eq!(o.out, PathBuf::from("x"));
         assert_eq!(parse(&[]).unwrap(), Action::Run(Options::default()));
         assert_eq!(
-            parse(&args("--render a/boot.json")).unwrap(),
-            Action::Render("a/boot.json".into())
+            parse(&args("--out m --render a/boot.json b/boot.json")).unwrap(),
+            Action::Render {
+                inputs: vec!["a/boot.json".into(), "b/boot.json".into()],
+                out: "m".into()
+            }
         );
+        assert!(parse(&args("--render")).is_err());
         assert!(parse(&args("--payloads 1,x")).is_err());
         assert!(parse(&args("--boots")).is_err());
         assert!(parse(&args("--boots 0")).is_err());

@@ -9,6 +9,7 @@
 //! fails on them.
 
 pub mod cli;
+pub mod grow;
 pub mod kmsg;
 pub mod output;
 pub mod payload;

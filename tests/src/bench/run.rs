@@ -12,7 +12,7 @@ use initoverlayfs::cmd::CommandRunExt;
 use crate::bench::kmsg;
 use crate::bench::prepare::{self, Disk};
 use crate::bench::record::{Build, Report, Sample, Variant, VmShape};
-use crate::bench::{output, shim};
+use crate::bench::{grow, output, shim};
 use crate::bootloader::Choice;
 use crate::harness::Harness;
 use crate::project;
@@ -41,6 +41,11 @@ impl Default for Options {
         }
     }
 }
+
+/// The largest payload (MiB) every variant fits in the harness's 1 GiB /boot.
+pub const MAX_PAYLOAD_IN_1G_BOOT: u64 = 700;
+/// /boot size (MiB) of runs with a larger payload.
+pub const BIG_BOOT_MIB: u64 = 3072;
 
 /// Hard timeout of one boot: the harness's 300 s plus one second per MiB
 /// of payload (a TCG guest decompresses a big initramfs slowly).
@@ -92,7 +97,12 @@ pub fn run(opts: &Options) -> Result<Report> {
     let real_qemu = shim::install(&out.join("shim"), opts.memory_mib)?;
     let mut h = Harness::new("bench")?;
     project::build_release(&h.paths)?;
-    let img = h.image(&FEDORA)?;
+    let mut img = h.image(&FEDORA)?;
+    let max = opts.payloads.iter().copied().max().unwrap_or(0);
+    let grown = max > MAX_PAYLOAD_IN_1G_BOOT;
+    if grown {
+        img = grow::ensure(&h, &img, BIG_BOOT_MIB)?;
+    }
     let mut report = Report {
         started: sh("date -u +%Y-%m-%dT%H:%M:%SZ"),
         kver: img.kver.clone(),
@@ -115,6 +125,11 @@ pub fn run(opts: &Options) -> Result<Report> {
                 real_qemu.display(),
                 opts.memory_mib
             ),
+            if grown {
+                format!("/boot grown to {BIG_BOOT_MIB} MiB for the payloads over {MAX_PAYLOAD_IN_1G_BOOT} MiB (root partition moved, same filesystems)")
+            } else {
+                "Fedora's 1 GiB /boot as the harness lays it out".into()
+            },
             "kernel command line of the BLS entry as the harness writes it (no `quiet`: every kmsg line goes to the serial console)".into(),
         ],
     };
@@ -197,15 +212,46 @@ pub fn run(opts: &Options) -> Result<Report> {
     Ok(report)
 }
 
-/// Re-renders `boot.md` and `boot.png` from a recorded `boot.json`.
+/// Merges recorded reports in order: payloads in ascending order, builds
+/// and samples concatenated (a build recorded twice keeps its first
+/// record), notes concatenated; VM shape and kernel of the first.
+pub fn merge(reports: Vec<Report>) -> Option<Report> {
+    let mut it = reports.into_iter();
+    let mut m = it.next()?;
+    for r in it {
+        m.started = format!("{} + {}", m.started, r.started);
+        if r.vm != m.vm {
+            m.notes
+                .push(format!("a merged run had another VM shape: {:?}", r.vm));
+        }
+        m.payloads.extend(r.payloads);
+        m.boots = m.boots.max(r.boots);
+        m.builds.extend(r.builds);
+        m.samples.extend(r.samples);
+        m.notes.extend(r.notes);
+    }
+    m.payloads.sort_unstable();
+    m.payloads.dedup();
+    m.notes.dedup();
+    Some(m)
+}
+
+/// Reads recorded `boot.json` files, merges them ([`merge`]) and writes
+/// the outputs into `out`.
 ///
-/// Errors: the file cannot be read or parsed, or the outputs not written.
-pub fn rerender(json: &Path) -> Result<Report> {
-    let text =
-        std::fs::read_to_string(json).with_context(|| format!("cannot read {}", json.display()))?;
-    let report: Report =
-        serde_json::from_str(&text).with_context(|| format!("cannot parse {}", json.display()))?;
-    let dir = json.parent().unwrap_or(Path::new("."));
-    output::write_all(&report, dir)?;
+/// Errors: a file cannot be read or parsed, or the outputs not written.
+pub fn rerender(inputs: &[PathBuf], out: &Path) -> Result<Report> {
+    let mut reports = Vec::new();
+    for json in inputs {
+        let text = std::fs::read_to_string(json)
+            .with_context(|| format!("cannot read {}", json.display()))?;
+        reports.push(
+            serde_json::from_str::<Report>(&text)
+                .with_context(|| format!("cannot parse {}", json.display()))?,
+        );
+    }
+    let report = merge(reports).context("nothing to render")?;
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    output::write_all(&report, out)?;
     Ok(report)
 }
