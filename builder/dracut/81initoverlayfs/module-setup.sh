@@ -7,7 +7,8 @@
 # dracut run (e.g. the one a kernel update triggers) and break normal images.
 #
 # Reads /etc/initoverlayfs.conf of the root being built (TOML; simple
-# `key = "value"` lines): [init] mode = "systemd" | "pid1", [boot] bootfstype.
+# `key = "value"` or `key = 'value'` lines): [init] mode = "systemd" | "pid1",
+# [boot] bootfstype.
 # Test hooks (environment): initoverlayfs_conf (config path),
 # initoverlayfs_bin (binary to install as /usr/sbin/initoverlayfs).
 
@@ -16,7 +17,7 @@ initoverlayfs_conf_get() {
     local _conf="${initoverlayfs_conf:-${dracutsysrootdir-}/etc/initoverlayfs.conf}"
     [[ -r $_conf ]] || return 0
     sed -n "/^[[:space:]]*\[$1\][[:space:]]*\$/,/^[[:space:]]*\[/ {
-        s/^[[:space:]]*$2[[:space:]]*=[[:space:]]*\"\([^\"]*\)\".*/\1/p
+        s/^[[:space:]]*$2[[:space:]]*=[[:space:]]*[\"']\([^\"']*\)[\"'].*/\1/p
     }" "$_conf" | head -n 1
 }
 
