@@ -3,13 +3,13 @@
 
 use std::fs::File;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use initoverlayfs::config::Compression;
 
-use crate::{erofs, extract, hashing, list};
+use crate::{extract, image, list};
 
 /// Turns a distro initramfs into an erofs image (and lists or extracts it).
 #[derive(Debug, Parser)]
@@ -101,7 +101,7 @@ pub fn run(cmd: Cmd) -> Result<()> {
             image,
             compression,
         } => {
-            let size = initramfs_to_erofs(&file, &image, &compression)?;
+            let size = image::initramfs_to_erofs(&file, &image, &compression)?;
             eprintln!(
                 "initoverlayfs-builder: wrote {} ({size} bytes, {compression})",
                 image.display()
@@ -118,26 +118,4 @@ fn write_stdout(text: &str) -> Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         other => other.context("cannot write to stdout"),
     }
-}
-
-/// Extracts the initramfs `file` into a private temporary directory next to
-/// `image` and builds the erofs image from it (UUID derived from the
-/// initramfs' blake3 hash, so the same input gives the same image).
-/// Returns the image size in bytes.
-pub fn initramfs_to_erofs(file: &Path, image: &Path, compression: &Compression) -> Result<u64> {
-    let mkfs = erofs::detect()?;
-    mkfs.check(compression)?;
-    let input = File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
-    let mut hashing = hashing::HashingReader::new(input);
-    let parent = crate::fsutil::parent_dir(image);
-    let ex = extract::extract_to_temp(&mut hashing, &parent)
-        .with_context(|| format!("cannot extract {}", file.display()))?;
-    let uuid = hashing::uuid_from_hash(&hashing.hash());
-    erofs::build_image(
-        &ex.tree,
-        image,
-        compression,
-        &uuid,
-        u64::from(ex.stats.max_mtime),
-    )
 }

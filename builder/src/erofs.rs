@@ -18,7 +18,6 @@ use initoverlayfs::cmd::CommandRunExt;
 use initoverlayfs::config::{Algorithm, Compression};
 
 use crate::chroot;
-use crate::fsutil;
 
 /// The `mkfs.erofs` found on a system.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -226,34 +225,6 @@ pub fn fsck_in(root: &Path, image: &Path) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// Builds `image` from `tree` on the host: a temporary file next to `image`,
-/// `mkfs.erofs` with reproducible flags, `fsck.erofs`, fsync, rename.
-/// Returns the image size in bytes.
-///
-/// `epoch`: the build time, see [`mkfs_in`].
-///
-/// Errors: as [`mkfs_in`], or writing next to `image` fails.
-pub fn build_image(
-    tree: &Path,
-    image: &Path,
-    compression: &Compression,
-    uuid: &str,
-    epoch: u64,
-) -> Result<u64> {
-    let mkfs = detect()?;
-    let tmp = fsutil::temp_next_to(image)?;
-    mkfs_in(
-        Path::new("/"),
-        &mkfs,
-        tree,
-        tmp.path(),
-        compression,
-        uuid,
-        epoch,
-    )?;
-    fsutil::persist(tmp, image)
 }
 
 #[cfg(test)]

@@ -8,7 +8,8 @@
 //!   (segments, compression by magic) over our [`cpio`] parser.
 //! - [`extract`]: safe, `openat`-style extraction of hostile archives as root.
 //! - [`erofs`]: detects `mkfs.erofs` (version, compressors) and builds
-//!   reproducible images; [`fsutil`]: durable writes; [`list`]: listings.
+//!   reproducible images; [`image`]: initramfs → erofs image; [`fsutil`]:
+//!   durable writes; [`list`]: listings.
 //! - [`cli`]: the `initoverlayfs-builder list|extract|erofs` command line.
 
 use std::path::Path;
@@ -24,6 +25,7 @@ pub mod erofs;
 pub mod extract;
 pub mod fsutil;
 pub mod hashing;
+pub mod image;
 pub mod initramfs;
 pub mod list;
 

@@ -12,8 +12,8 @@ use std::process::Command;
 
 use common::*;
 use initoverlayfs::config::Config;
-use initoverlayfs_builder::cli::initramfs_to_erofs;
 use initoverlayfs_builder::extract::extract_to_temp;
+use initoverlayfs_builder::image::initramfs_to_erofs;
 use initoverlayfs_builder::list::{list, Listing};
 use initoverlayfs_builder::{build, BuildRequest};
 

@@ -9,8 +9,8 @@ use std::fs;
 use std::process::Command;
 
 use common::*;
-use initoverlayfs_builder::cli::initramfs_to_erofs;
 use initoverlayfs_builder::erofs;
+use initoverlayfs_builder::image::initramfs_to_erofs;
 
 /// Why a loop mount of erofs cannot run here, if it cannot.
 fn mount_unavailable() -> Option<String> {
