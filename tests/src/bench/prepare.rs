@@ -38,6 +38,9 @@ pub struct Disk {
     pub payload_mib: u64,
     /// The raw disk image (a copy in the run dir).
     pub path: PathBuf,
+    /// The BLS entry to boot: the distro's entry (the installer points it
+    /// at the mini initramfs and adds a `~without-initoverlayfs` fallback).
+    pub entry: String,
 }
 
 /// The `[build] initoverlayfs` argv with the payload included (the default
@@ -115,6 +118,10 @@ pub fn build(
             need / MIB
         );
     }
+    let entry_id = bootloader::read_menu(&g.boot())?
+        .pick(&bootloader::Choice::Default)?
+        .id
+        .clone();
     payload::write(&root.join(payload::GUEST_DIR), payload_mib)?;
     match variant.init_mode() {
         None => {
@@ -175,8 +182,11 @@ pub fn build(
                     .with_context(|| format!("no erofs image {}", image.display()))?
                     .len(),
             );
+            // The distro's entry by id: the harness's menu order puts the
+            // `~without-initoverlayfs` fallback first (plain byte order of
+            // ids), systemd-boot and grub sort `~` lower.
             let menu = bootloader::read_menu(&g.boot())?;
-            let entry = menu.pick(&bootloader::Choice::Default)?;
+            let entry = menu.pick(&bootloader::Choice::Id(entry_id.clone()))?;
             let mut mini = 0;
             for i in &entry.initrd {
                 let p = g.boot().join(i.trim_start_matches('/'));
@@ -192,6 +202,7 @@ pub fn build(
         variant,
         payload_mib,
         path,
+        entry: entry_id,
     })
 }
 

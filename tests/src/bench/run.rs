@@ -95,7 +95,11 @@ pub fn run(opts: &Options) -> Result<Report> {
         .with_context(|| format!("cannot create {}", opts.out.display()))?;
     let out = std::fs::canonicalize(&opts.out)?;
     let real_qemu = shim::install(&out.join("shim"), opts.memory_mib)?;
-    let mut h = Harness::new("bench")?;
+    // One harness run dir per output dir, so two runs can go side by side.
+    let name = out
+        .file_name()
+        .map_or("bench".into(), |n| format!("bench-{}", n.to_string_lossy()));
+    let mut h = Harness::new(&name)?;
     project::build_release(&h.paths)?;
     let mut img = h.image(&FEDORA)?;
     let max = opts.payloads.iter().copied().max().unwrap_or(0);
@@ -180,7 +184,13 @@ pub fn run(opts: &Options) -> Result<Report> {
                     continue;
                 }
                 let label = format!("{}-{p}mib-{round}", d.variant.letter());
-                let b = h.boot(&d.path, &Choice::Default, &label, boot_timeout(p), &[])?;
+                let b = h.boot(
+                    &d.path,
+                    &Choice::Id(d.entry.clone()),
+                    &label,
+                    boot_timeout(p),
+                    &[],
+                )?;
                 report.vm.accel = format!("{:?}", h.accel(&b.files.kernel)?).to_lowercase();
                 let s = sample(d.variant, p, round, &b);
                 let [ti, tr, tk] = s.times();
