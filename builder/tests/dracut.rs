@@ -356,3 +356,31 @@ fn module_installs_storage_and_fs_drivers_for_a_real_kernel() {
         fs::metadata(&out).unwrap().len()
     );
 }
+
+#[test]
+fn missing_binary_fails_the_mini_build() {
+    // dracut ignores install()'s status; the module must exit so no
+    // unbootable mini initramfs is written.
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(base) = dracut_base(tmp.path()) else {
+        return;
+    };
+    let conf = tmp.path().join("pid1.conf");
+    fs::write(&conf, "[init]\nmode = \"pid1\"\n").unwrap();
+    let argv = dracut_argv(
+        &base,
+        &tmp.path().join("no-such-binary"),
+        &conf,
+        &["-m", "initoverlayfs"],
+    );
+    let out = tmp.path().join("mini.img");
+    let res = Command::new(&argv[0])
+        .args(&argv[1..])
+        .arg("-f")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(!res.status.success());
+    assert!(String::from_utf8_lossy(&res.stderr).contains("is missing"));
+    assert!(!out.exists());
+}

@@ -80,7 +80,8 @@ install() {
 
     if [[ ! -x $_bin ]]; then
         dfatal "initoverlayfs: $_bin is missing (install the initoverlayfs package)"
-        return 1
+        # dracut ignores install()'s status: exit, or it writes an image that cannot boot.
+        exit 1
     fi
     inst_binary "$_bin" /usr/sbin/initoverlayfs
 
@@ -116,13 +117,23 @@ install() {
     fi
 
     if [[ $_mode == systemd ]]; then
-        local _unit
+        local _unit _src _dir
         for _unit in pre-initoverlayfs.target pre-initoverlayfs.service pre-initoverlayfs-switch-root.service; do
-            inst_simple "${initoverlayfs_unitdir:-${dracutsysrootdir-}$systemdsystemunitdir}/$_unit" \
-                "$systemdsystemunitdir/$_unit" || {
-                dfatal "initoverlayfs: unit $_unit is missing"
-                return 1
-            }
+            # The package installs them in /usr/lib/systemd/system; dracut's
+            # unit dir may be /lib/systemd/system on systems without merged /usr.
+            _src=""
+            for _dir in ${initoverlayfs_unitdir:+"$initoverlayfs_unitdir"} \
+                "${dracutsysrootdir-}$systemdsystemunitdir" \
+                "${dracutsysrootdir-}/usr/lib/systemd/system" "${dracutsysrootdir-}/lib/systemd/system"; do
+                if [[ -f $_dir/$_unit ]]; then
+                    _src="$_dir/$_unit"
+                    break
+                fi
+            done
+            if [[ -z $_src ]] || ! inst_simple "$_src" "$systemdsystemunitdir/$_unit"; then
+                dfatal "initoverlayfs: unit $_unit is missing (install the initoverlayfs package)"
+                exit 1
+            fi
         done
         # Our target is the mini initramfs' default target (the systemd module
         # set multi-user.target; initrd.target is not in this image).
