@@ -17,7 +17,7 @@
 //! [init]
 //! mode = "systemd"
 //! [build]
-//! initoverlayfs = ["dracut", "--no-hostonly", "--no-compress", "-o", "initoverlayfs", "--kver", "{kver}", "-f", "{output}"]
+//! initoverlayfs = ["dracut", "--no-hostonly", "--no-compress", "--no-early-microcode", "-o", "initoverlayfs", "--kver", "{kver}", "-f", "{output}"]
 //! initrd = ["dracut", "--no-hostonly", "--modules", "initoverlayfs", "--kver", "{kver}", "-f", "{output}"]
 //! [rollback]
 //! keep = 3
@@ -184,10 +184,13 @@ impl Default for Build {
         let argv = |v: &[&str]| v.iter().map(|s| s.to_string()).collect();
         Build {
             // Our module is omitted (`-o`): the full image must not loop back into us.
+            // CPU microcode loads only from the boot loader's initrd (the mini one,
+            // which keeps dracut's early-microcode default): in the image it is dead weight.
             initoverlayfs: argv(&[
                 "dracut",
                 "--no-hostonly",
                 "--no-compress",
+                "--no-early-microcode",
                 "-o",
                 "initoverlayfs",
                 "--kver",
