@@ -7,9 +7,12 @@ use std::process::Command;
 use anyhow::{bail, Context, Result};
 use rustix::mount::{mount_bind, unmount, UnmountFlags};
 
-/// Whether `root` is the live system (`/`).
+/// Whether `root` is the live system (`/`, `//`, `/.`; an empty path too).
 pub fn is_live(root: &Path) -> bool {
-    root == Path::new("/") || root.as_os_str().is_empty()
+    use std::path::Component;
+    root.components()
+        .all(|c| matches!(c, Component::RootDir | Component::CurDir))
+        && (root.has_root() || root.as_os_str().is_empty())
 }
 
 /// A command running `program` inside `root`: plain when `root` is `/`,
@@ -86,5 +89,32 @@ impl Drop for BindMounts {
                 let _ = unmount(&target, UnmountFlags::DETACH);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn live_roots_and_paths_inside() {
+        for live in ["/", "//", "/.", ""] {
+            assert!(is_live(Path::new(live)), "{live:?}");
+        }
+        for offline in ["/mnt/root", ".", "root"] {
+            assert!(!is_live(Path::new(offline)), "{offline:?}");
+        }
+        let inside_path = inside(Path::new("/mnt/root"), Path::new("/mnt/root/var/tmp/x")).unwrap();
+        assert_eq!(inside_path, Path::new("/var/tmp/x"));
+        assert!(inside(Path::new("/mnt/root"), Path::new("/tmp/x")).is_err());
+        assert_eq!(
+            inside(Path::new("/"), Path::new("/tmp/x")).unwrap(),
+            Path::new("/tmp/x")
+        );
+        let cmd = command(Path::new("/mnt/root"), "dracut");
+        assert_eq!(
+            initoverlayfs::cmd::command_line(&cmd),
+            "chroot /mnt/root dracut"
+        );
     }
 }
