@@ -139,6 +139,32 @@ fn cli_exit_codes_and_nothing_written_on_hostile_input() {
     assert!(!tmp.path().join("d1").exists() && !tmp.path().join("escape").exists());
     assert_eq!(all_paths(tmp.path()), vec![".", "./bad.img", "./good.img"]);
 
+    if have("mkfs.erofs") {
+        let out = Command::new(bin())
+            .args(["erofs"])
+            .arg(&bad)
+            .arg(tmp.path().join("x.erofs"))
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(all_paths(tmp.path()), vec![".", "./bad.img", "./good.img"]);
+        let out = Command::new(bin())
+            .args(["erofs", "--compression", "brotli"])
+            .arg(&good)
+            .arg(tmp.path().join("x.erofs"))
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "a bad --compression is a usage error"
+        );
+    }
     let out = Command::new(bin())
         .args(["extract", "--bogus"])
         .output()
