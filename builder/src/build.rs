@@ -1,6 +1,6 @@
 //! [`build`]: both artefacts for one kernel, from the `[build]` argvs.
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 
 use crate::chroot::{self, BindMounts};
 use crate::image::{self, ImageJob};
@@ -25,6 +25,24 @@ pub fn build(req: &BuildRequest) -> Result<BuildReport> {
     let var_tmp = root.join("var/tmp");
     std::fs::create_dir_all(&var_tmp)
         .with_context(|| format!("cannot create {}", var_tmp.display()))?;
+    if !chroot::is_live(root) {
+        // An absolute /var/tmp symlink in the root would point the host at
+        // its own /var/tmp while the chroot sees another directory.
+        let real_root = root
+            .canonicalize()
+            .with_context(|| format!("cannot resolve {}", root.display()))?;
+        let real_tmp = var_tmp
+            .canonicalize()
+            .with_context(|| format!("cannot resolve {}", var_tmp.display()))?;
+        if !real_tmp.starts_with(&real_root) {
+            bail!(
+                "{} resolves to {}, outside the root {}",
+                var_tmp.display(),
+                real_tmp.display(),
+                real_root.display()
+            );
+        }
+    }
     let work = tempfile::Builder::new()
         .prefix("initoverlayfs-build.")
         .tempdir_in(&var_tmp)

@@ -143,3 +143,29 @@ fn build_in_an_offline_root() {
     }
     assert_eq!(fs::read_dir(root.join("var/tmp")).unwrap().count(), 0);
 }
+
+#[test]
+fn var_tmp_pointing_outside_the_root_is_refused() {
+    if !is_root() || !have("mkfs.erofs") || !have("ldd") {
+        eprintln!("SKIP: needs root (chroot), mkfs.erofs and ldd");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let root = offline_root(tmp.path());
+    fs::remove_dir(root.join("var/tmp")).unwrap();
+    let outside = tmp.path().join("outside");
+    fs::create_dir_all(&outside).unwrap();
+    std::os::unix::fs::symlink(&outside, root.join("var/tmp")).unwrap();
+    let config = Config::default();
+    let err = build(&BuildRequest {
+        config: &config,
+        kver: "6.1.0-test",
+        root: &root,
+        image_out: &tmp.path().join("i.erofs"),
+        initrd_out: &tmp.path().join("i.img"),
+        verbose: false,
+    })
+    .unwrap_err();
+    assert!(format!("{err:#}").contains("outside the root"), "{err:#}");
+    assert_eq!(fs::read_dir(&outside).unwrap().count(), 0);
+}
