@@ -171,6 +171,9 @@ pub fn build_package(
     for r in requires {
         b.requires(rpm::Dependency::any(r));
     }
+    for dep in &meta.provides {
+        b.provides(dependency(dep, isa(arch)?)?);
+    }
     for dep in &meta.recommends {
         b.recommends(dependency(dep, isa(arch)?)?);
     }

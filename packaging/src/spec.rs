@@ -37,6 +37,8 @@ pub struct PackageMeta {
     pub requires: Vec<Dep>,
     /// `Recommends:` lines, in order.
     pub recommends: Vec<Dep>,
+    /// `Provides:` lines (the `bundled(crate(…))` ones copr/Makefile fills in).
+    pub provides: Vec<Dep>,
     /// `%description` text, lines joined with `\n`, trailing blank lines removed.
     pub description: String,
 }
@@ -179,8 +181,10 @@ impl Spec {
     /// changelog line.
     pub fn parse(text: &str) -> Result<Spec> {
         ensure!(
-            !text.contains("@VERSION@") && !text.contains("@RELEASE@"),
-            "the spec still has @VERSION@/@RELEASE@ placeholders: render it with `make -f copr/Makefile spec`"
+            !text.contains("@VERSION@")
+                && !text.contains("@RELEASE@")
+                && !text.contains("@BUNDLED_"),
+            "the spec still has @…@ placeholders: render it with `make -f copr/Makefile spec`"
         );
         let mut tags: BTreeMap<&str, String> = BTreeMap::new();
         let mut packages: BTreeMap<Subpackage, PackageMeta> = BTreeMap::new();
@@ -223,6 +227,7 @@ impl Spec {
                         "License" => pkg.license = value.to_string(),
                         "Requires" => pkg.requires.push(parse_dep(value).with_context(ctx)?),
                         "Recommends" => pkg.recommends.push(parse_dep(value).with_context(ctx)?),
+                        "Provides" => pkg.provides.push(parse_dep(value).with_context(ctx)?),
                         "Name" | "Version" | "Release" | "URL" if sub == Subpackage::Main => {
                             tags.insert(tag, value.to_string());
                         }
@@ -423,6 +428,7 @@ License: MIT
 URL: https://example.org
 Requires: %{name}-init%{?_isa} = %{version}-%{release}
 Recommends: zstd
+Provides: bundled(crate(anyhow)) = 1.0.1
 
 %description
 Main text.
@@ -464,6 +470,10 @@ Builder text.
         );
         assert_eq!(main.requires[0].version, Some(("=".into(), "1.2-3".into())));
         assert_eq!(main.recommends[0].name, "zstd");
+        assert_eq!(
+            main.provides[0].display_for("x86-64"),
+            "bundled(crate(anyhow)) = 1.0.1"
+        );
         assert_eq!(s.package(Subpackage::Init).license, "MIT");
         assert_eq!(s.package(Subpackage::Builder).license, "MIT AND Apache-2.0");
         assert_eq!(s.changelog.len(), 1);

@@ -110,6 +110,18 @@ fn rpms_built_with_the_rpm_crate_pass_the_rpm_tools() {
             provides.contains(&format!("{}(x86-64) = {evr}", sub.name()))
                 || std::env::consts::ARCH != "x86_64"
         );
+        let bundled = &spec.package(sub).provides;
+        assert!(
+            bundled.iter().any(|d| d.name == "bundled(crate(anyhow))"),
+            "{bundled:?}"
+        );
+        for dep in bundled {
+            assert!(
+                provides.lines().any(|l| l == dep.display_for(isa)),
+                "{} not provided",
+                dep.name
+            );
+        }
         let recommends = rpm_q(rpm, &["-qp", "--recommends"]);
         for dep in &spec.package(sub).recommends {
             assert!(

@@ -97,6 +97,17 @@ fn spec_files_sections_match_the_rust_file_list() {
 
     // One version: Cargo.toml's, in the rendered spec.
     let spec = Spec::parse(&text).unwrap();
+    // Every package declares the crates it bundles (Fedora's vendoring rule).
+    for sub in Subpackage::ALL {
+        let provides = &spec.package(sub).provides;
+        assert!(
+            provides.iter().any(|d| d.name == "bundled(crate(anyhow))"),
+            "{sub}: {provides:?}"
+        );
+        assert!(provides
+            .iter()
+            .all(|d| d.name.starts_with("bundled(crate(") && d.version.is_some()));
+    }
     assert_eq!(spec.version, env!("CARGO_PKG_VERSION"));
     assert!(spec.changelog[0]
         .author
