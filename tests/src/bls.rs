@@ -77,35 +77,88 @@ pub fn parse_entry(file_name: &str, text: &str) -> Result<Entry> {
     Ok(e)
 }
 
-/// Compares version strings the way `strverscmp` does for the common cases:
-/// runs of digits compare numerically, other runs byte-wise.
+/// Compares version strings like systemd's `strverscmp_improved()` (what
+/// systemd-boot and `bootctl` sort entries with): `~` sorts before
+/// anything (even the end: `1~rc` < `1`), then the end of string, then
+/// `-`, `^`, `.`; numeric runs compare as numbers and are newer than
+/// alphabetic runs; characters other than alphanumerics and `~-^.` are
+/// skipped.
 pub fn version_cmp(a: &str, b: &str) -> Ordering {
-    fn runs(s: &str) -> Vec<(bool, &str)> {
-        let mut v = Vec::new();
-        let mut start = 0;
-        let bytes = s.as_bytes();
-        for i in 1..=bytes.len() {
-            if i == bytes.len() || bytes[i].is_ascii_digit() != bytes[start].is_ascii_digit() {
-                v.push((bytes[start].is_ascii_digit(), &s[start..i]));
-                start = i;
+    fn valid(c: u8) -> bool {
+        c.is_ascii_alphanumeric() || b"~-^.".contains(&c)
+    }
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let (mut i, mut j) = (0, 0);
+    loop {
+        while i < a.len() && !valid(a[i]) {
+            i += 1;
+        }
+        while j < b.len() && !valid(b[j]) {
+            j += 1;
+        }
+        let (ca, cb) = (a.get(i).copied(), b.get(j).copied());
+        if ca == Some(b'~') || cb == Some(b'~') {
+            let o = (ca != Some(b'~')).cmp(&(cb != Some(b'~')));
+            if o != Ordering::Equal {
+                return o;
+            }
+            i += 1;
+            j += 1;
+            continue;
+        }
+        if ca.is_none() || cb.is_none() {
+            return a[i.min(a.len())..].cmp(&b[j.min(b.len())..]);
+        }
+        let mut separator = false;
+        for sep in [b'-', b'^', b'.'] {
+            if ca == Some(sep) || cb == Some(sep) {
+                let o = (ca != Some(sep)).cmp(&(cb != Some(sep)));
+                if o != Ordering::Equal {
+                    return o;
+                }
+                i += 1;
+                j += 1;
+                separator = true;
+                break;
             }
         }
-        v
-    }
-    let (ra, rb) = (runs(a), runs(b));
-    for (x, y) in ra.iter().zip(rb.iter()) {
-        let o = match (x, y) {
-            ((true, x), (true, y)) => {
-                let (x, y) = (x.trim_start_matches('0'), y.trim_start_matches('0'));
-                x.len().cmp(&y.len()).then_with(|| x.cmp(y))
+        if separator {
+            continue;
+        }
+        let digit = |c: Option<u8>| c.is_some_and(|c| c.is_ascii_digit());
+        if digit(ca) || digit(cb) {
+            while i < a.len() && a[i] == b'0' {
+                i += 1;
             }
-            ((_, x), (_, y)) => x.cmp(y),
-        };
-        if o != Ordering::Equal {
-            return o;
+            while j < b.len() && b[j] == b'0' {
+                j += 1;
+            }
+            let (si, sj) = (i, j);
+            while i < a.len() && a[i].is_ascii_digit() {
+                i += 1;
+            }
+            while j < b.len() && b[j].is_ascii_digit() {
+                j += 1;
+            }
+            let (x, y) = (&a[si..i], &b[sj..j]);
+            let o = x.len().cmp(&y.len()).then_with(|| x.cmp(y));
+            if o != Ordering::Equal {
+                return o;
+            }
+        } else {
+            let (si, sj) = (i, j);
+            while i < a.len() && a[i].is_ascii_alphabetic() {
+                i += 1;
+            }
+            while j < b.len() && b[j].is_ascii_alphabetic() {
+                j += 1;
+            }
+            let o = a[si..i].cmp(&b[sj..j]);
+            if o != Ordering::Equal {
+                return o;
+            }
         }
     }
-    ra.len().cmp(&rb.len())
 }
 
 /// The BLS order of two entries (`Less` = shown first).
@@ -235,6 +288,12 @@ grub_class fedora
         assert_eq!(version_cmp("6.10.0", "6.9.1"), Ordering::Greater);
         assert_eq!(version_cmp("a-5", "a-10"), Ordering::Less);
         assert_eq!(version_cmp("1.0", "1.0"), Ordering::Equal);
+        // systemd's test-string-util cases.
+        assert_eq!(version_cmp("123~rc1", "123"), Ordering::Less);
+        assert_eq!(version_cmp("123", "123.1"), Ordering::Less);
+        assert_eq!(version_cmp("123-9", "123.1-1"), Ordering::Less);
+        assert_eq!(version_cmp("1.0a", "1.0b"), Ordering::Less);
+        assert_eq!(version_cmp("1.01", "1.1"), Ordering::Equal);
     }
 
     #[test]
@@ -249,6 +308,22 @@ grub_class fedora
         sort(&mut v);
         let ids: Vec<_> = v.iter().map(|e| e.id.as_str()).collect();
         assert_eq!(ids, ["d", "cx", "c", "m-6.1.0-10", "m-6.1.0-5"]);
+    }
+
+    #[test]
+    fn tilde_entry_sorts_after_its_base() {
+        // The installer's fallback entry `ID~without-initoverlayfs` must not
+        // become the default over `ID`.
+        let mut v = vec![
+            entry(
+                "m-6.1.0-50-amd64~without-initoverlayfs",
+                "6.1.0-50-amd64",
+                None,
+            ),
+            entry("m-6.1.0-50-amd64", "6.1.0-50-amd64", None),
+        ];
+        sort(&mut v);
+        assert_eq!(v[0].id, "m-6.1.0-50-amd64");
     }
 
     #[test]

@@ -238,10 +238,13 @@ fn live(h: &mut Harness, img: &Image, rec: &mut RunRecord) -> Result<()> {
         LIVE_INSTALL_TIMEOUT,
         &[],
     )?;
-    assert_plain(&b1)?;
-    let action = serial::action_output(&b1.log.lines)
-        .ok_or_else(|| b1.failure("the live install did not finish"))?;
-    rec.live_install_seconds = action.seconds;
+    rec.sizes.full_initramfs = Some(b1.files.initrd_bytes);
+    let action = serial::action_output(&b1.log.lines);
+    rec.live_install_seconds = action.as_ref().and_then(|a| a.seconds);
+    rec.boots.push(b1);
+    let b1 = rec.boots.last().expect("just pushed");
+    assert_plain(b1)?;
+    let action = action.ok_or_else(|| b1.failure("the live install did not finish"))?;
     ensure!(
         action.lines.iter().any(|l| l.trim() == "VM-CHECK-RC=0"),
         b1.failure(&format!(
@@ -257,14 +260,12 @@ fn live(h: &mut Harness, img: &Image, rec: &mut RunRecord) -> Result<()> {
             action.lines.join("\n")
         ))
     );
-    rec.sizes.full_initramfs = Some(b1.files.initrd_bytes);
     {
         let g = h.mount(&disk, &FEDORA, "fedora-live")?;
         let (_, _, size) = image_of(g.root(), &img.kver)?;
         rec.sizes.erofs_image = Some(size);
         guest::set_action(g.root(), LIVE_ROLLBACK_ACTION)?;
     }
-    rec.boots.push(b1);
 
     let b2 = h.boot(
         &disk,
@@ -273,8 +274,10 @@ fn live(h: &mut Harness, img: &Image, rec: &mut RunRecord) -> Result<()> {
         BOOT_TIMEOUT,
         &[],
     )?;
-    assert_through_initoverlayfs(&b2, "/dev/vda3")?;
     rec.sizes.mini_initramfs = Some(b2.files.initrd_bytes);
+    rec.boots.push(b2);
+    let b2 = rec.boots.last().expect("just pushed");
+    assert_through_initoverlayfs(b2, "/dev/vda3")?;
     ensure!(
         b2.files.initrd_bytes < rec.sizes.full_initramfs.unwrap_or(0),
         b2.failure("the mini initramfs is not smaller than the full one")
@@ -289,7 +292,6 @@ fn live(h: &mut Harness, img: &Image, rec: &mut RunRecord) -> Result<()> {
             rb.lines.join("\n")
         ))
     );
-    rec.boots.push(b2);
 
     let b3 = h.boot(
         &disk,
@@ -298,7 +300,9 @@ fn live(h: &mut Harness, img: &Image, rec: &mut RunRecord) -> Result<()> {
         BOOT_TIMEOUT,
         &[],
     )?;
-    assert_plain(&b3)?;
+    rec.boots.push(b3);
+    let b3 = rec.boots.last().expect("just pushed");
+    assert_plain(b3)?;
     let after = {
         let g = h.mount(&disk, &FEDORA, "fedora-live")?;
         boot_snapshot(&g.boot())?
@@ -308,7 +312,6 @@ fn live(h: &mut Harness, img: &Image, rec: &mut RunRecord) -> Result<()> {
         diff.is_empty(),
         b3.failure(&format!("/boot differs from before the install: {diff:?}"))
     );
-    rec.boots.push(b3);
     Ok(())
 }
 
@@ -335,6 +338,8 @@ fn failure_path(
         BOOT_TIMEOUT,
         &[INIT_ERROR],
     )?;
+    rec.boots.push(bf);
+    let bf = rec.boots.last().expect("just pushed");
     ensure!(
         !bf.booted(),
         bf.failure("booted although the erofs image is gone")
@@ -347,7 +352,6 @@ fn failure_path(
         bf.log.exit != crate::qemu::Exit::TimedOut,
         bf.failure("the failed boot hung until the timeout")
     );
-    rec.boots.push(bf);
     let fb = h.boot(
         disk,
         &Choice::Fallback,
@@ -355,20 +359,13 @@ fn failure_path(
         BOOT_TIMEOUT,
         &[],
     )?;
-    assert_plain(&fb)?;
     rec.boots.push(fb);
-    Ok(())
+    assert_plain(rec.boots.last().expect("just pushed"))
 }
 
-/// Step 4 and 5: offline installs from the host, their boots, the offline
-/// rollback, and the failure path.
-fn offline_steps(
-    h: &mut Harness,
-    fedora: &Image,
-    centos: &Image,
-    rec: &mut RunRecord,
-) -> Result<()> {
-    // fedora, pid1 mode.
+/// Step 4 (+5) for fedora in pid1 mode: offline install from the host, boot
+/// through initoverlayfs, then the failure path.
+fn offline_fedora_pid1(h: &mut Harness, fedora: &Image, rec: &mut RunRecord) -> Result<()> {
     let fd = h.copy(fedora, "fedora-offline-pid1")?;
     install_project(h, &fd, &FEDORA, "fedora-offline-pid1")?;
     let secs = offline(
@@ -387,10 +384,16 @@ fn offline_steps(
         BOOT_TIMEOUT,
         &[],
     )?;
-    assert_through_initoverlayfs(&b, "/dev/vda3")?;
+    let r = assert_through_initoverlayfs(&b, "/dev/vda3");
     rec.boots.push(b);
+    r?;
+    failure_path(h, &fd, &FEDORA, &fedora.kver, "fedora-5", rec)
+}
 
-    // centos, systemd mode, xfs /boot.
+/// Step 4 (+5) for centos (xfs /boot) in systemd mode: offline install,
+/// boot through initoverlayfs, offline rollback on a copy and a plain boot,
+/// then the failure path.
+fn offline_centos_systemd(h: &mut Harness, centos: &Image, rec: &mut RunRecord) -> Result<()> {
     let cd = h.copy(centos, "centos-offline")?;
     install_project(h, &cd, &CENTOS, "centos-offline")?;
     let secs = offline(
@@ -402,6 +405,8 @@ fn offline_steps(
     )?;
     rec.offline_install_seconds
         .push(("centos systemd".into(), secs));
+    let rd = h.run_dir.join("centos-offline-rollback.raw");
+    crate::image::copy_sparse(&cd, &rd)?;
     let b = h.boot(
         &cd,
         &Choice::Default,
@@ -409,12 +414,9 @@ fn offline_steps(
         BOOT_TIMEOUT,
         &[],
     )?;
-    assert_through_initoverlayfs(&b, "/dev/vda3")?;
+    let r = assert_through_initoverlayfs(&b, "/dev/vda3");
     rec.boots.push(b);
-
-    // Offline rollback on a copy of the installed centos disk, then plain.
-    let rd = h.run_dir.join("centos-offline-rollback.raw");
-    crate::image::copy_sparse(&cd, &rd)?;
+    r?;
     offline(
         h,
         &rd,
@@ -429,25 +431,59 @@ fn offline_steps(
         BOOT_TIMEOUT,
         &[],
     )?;
-    assert_plain(&b)?;
+    let r = assert_plain(&b);
     rec.boots.push(b);
-
-    // Failure path in both init modes.
-    failure_path(h, &cd, &CENTOS, &centos.kver, "centos-5", rec)?;
-    failure_path(h, &fd, &FEDORA, &fedora.kver, "fedora-5", rec)?;
-    Ok(())
+    r?;
+    failure_path(h, &cd, &CENTOS, &centos.kver, "centos-5", rec)
 }
 
-/// The whole issue-5 run: builds the project (release), both images, and
-/// runs every step. `rec` holds what was measured even when a step fails.
+/// One independent group of steps.
+type Group<'a> = dyn Fn(&mut Harness, &mut RunRecord) -> Result<()> + 'a;
+
+/// The whole issue-5 run: builds the project (release) and both images,
+/// then runs the three independent groups, each to its first failure:
+/// `live` (fedora, steps 1–3), `fedora-pid1` and `centos-systemd` (steps
+/// 4–5); `$INITOVERLAYFS_VM_GROUPS` (comma-separated names) runs a subset. `rec` holds
+/// what was measured even when a group fails.
 ///
-/// Errors: the first failing step, with its console tail.
+/// Errors: every failed group's first failure, with console tails.
 pub fn full(h: &mut Harness, rec: &mut RunRecord) -> Result<()> {
     project::build_release(&h.paths)?;
     let fedora = h.image(&FEDORA)?;
     let centos = h.image(&CENTOS)?;
-    live(h, &fedora, rec)?;
-    offline_steps(h, &fedora, &centos, rec)?;
+    let mut failures = Vec::new();
+    let groups: [(&str, &Group); 3] = [
+        ("live fedora (steps 1-3)", &|h, rec| live(h, &fedora, rec)),
+        ("offline fedora pid1 (steps 4-5)", &|h, rec| {
+            offline_fedora_pid1(h, &fedora, rec)
+        }),
+        ("offline centos systemd (steps 4-5)", &|h, rec| {
+            offline_centos_systemd(h, &centos, rec)
+        }),
+    ];
+    for (name, group) in groups {
+        let t = Instant::now();
+        match group(h, rec) {
+            Ok(()) => eprintln!(
+                "vm: group {name}: passed in {:.0} s",
+                t.elapsed().as_secs_f64()
+            ),
+            Err(e) => {
+                eprintln!(
+                    "vm: group {name}: FAILED after {:.0} s: {e:#}",
+                    t.elapsed().as_secs_f64()
+                );
+                failures.push(format!("{name}: {e:#}"));
+            }
+        }
+    }
+    if !failures.is_empty() {
+        bail!(
+            "{} of 3 groups failed:\n{}",
+            failures.len(),
+            failures.join("\n\n")
+        );
+    }
     Ok(())
 }
 

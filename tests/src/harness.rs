@@ -38,15 +38,30 @@ impl Boot {
         self.timeline.boot_ok_seen
     }
 
-    /// An error carrying the label, the log path and its tail.
+    /// An error carrying the label, the log path and the relevant console
+    /// lines: for a guest that booted, the marker's report and the
+    /// program's lines; otherwise the console tail.
     pub fn failure(&self, what: &str) -> anyhow::Error {
+        let detail = if self.booted() {
+            self.log
+                .lines
+                .iter()
+                .filter(|l| {
+                    l.starts_with("VM-") && !l.starts_with(crate::guest::DMESG_PREFIX)
+                        || l.contains(crate::serial::PROGRAM_PREFIX.trim_end())
+                })
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("\n")
+        } else {
+            self.log.tail(40)
+        };
         anyhow::anyhow!(
-            "{}: {what} (exit {:?} after {:.0} s; log {}); console tail:\n{}",
+            "{}: {what} (exit {:?} after {:.0} s; log {}); console:\n{detail}",
             self.label,
             self.log.exit,
             self.log.wall.as_secs_f64(),
             self.log.path.display(),
-            self.log.tail(40)
         )
     }
 }
