@@ -1,10 +1,13 @@
-//! A copy of the pristine fedora image with a larger /boot: the harness's
-//! layout has Fedora's 1 GiB /boot, too small for a 1 GiB payload (the
-//! dracut initramfs, or the erofs image plus the installer's copy of the
-//! original initramfs). The root partition is moved up by the growth
-//! (content copied byte for byte, so filesystem and partition UUIDs stay),
-//! /boot's partition is recreated larger with its own GUID, and ext4 is
-//! grown with `resize2fs`. Cached in the harness's cache.
+//! A copy of the pristine fedora image with a larger /boot and root: the
+//! harness's layout has Fedora's 1 GiB /boot, too small for a 1 GiB payload
+//! (the dracut initramfs, or the erofs image plus the installer's copy of
+//! the original initramfs), and a root too small to hold the payload, the
+//! installer's full cpio and its extracted tree at once. The root partition
+//! is moved up (content copied byte for byte, so filesystem and partition
+//! UUIDs stay) and made [`ROOT_EXTRA_MIB`] larger, /boot's partition is
+//! recreated larger with its own GUID; ext4 /boot grows with `resize2fs`,
+//! btrfs root with `btrfs filesystem resize max`. Cached in the harness's
+//! cache.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -15,8 +18,12 @@ use initoverlayfs::cmd::CommandRunExt;
 use crate::disk::{self, Partition, TYPE_LINUX, TYPE_ROOT_X86_64};
 use crate::harness::Harness;
 use crate::image::{self, Image};
+use crate::mount::Mount;
 
 const MIB: u64 = 1024 * 1024;
+
+/// How much larger the root partition gets, MiB.
+pub const ROOT_EXTRA_MIB: u64 = 4096;
 
 /// The `sgdisk` arguments that recreate /boot (number 2) with `boot_mib`
 /// MiB at its old start and root (number 3) right after it over the rest,
@@ -73,7 +80,7 @@ fn grow(pristine: &Path, out: &Path, work: &Path, boot_mib: u64) -> Result<()> {
     .context("cannot save the root partition")?;
     let len = std::fs::metadata(out)?.len();
     let f = std::fs::OpenOptions::new().write(true).open(out)?;
-    f.set_len(len + extra)
+    f.set_len(len + extra + ROOT_EXTRA_MIB * MIB)
         .with_context(|| format!("cannot grow {}", out.display()))?;
     drop(f);
     Command::new("sgdisk").arg("-e").arg(out).run()?;
@@ -123,6 +130,18 @@ fn grow(pristine: &Path, out: &Path, work: &Path, boot_mib: u64) -> Result<()> {
         .arg(lo.path())
         .run();
     Command::new("resize2fs").arg(lo.path()).run()?;
+    drop(lo);
+    let lo = disk::attach(out, &new_root)?;
+    let fstype = disk::fs_type(lo.path())?;
+    ensure!(fstype == "btrfs", "root is {fstype}, only btrfs is grown");
+    let mnt = work.join("bench-grow-root");
+    let m = Mount::new(lo.path(), &mnt, "btrfs", "")?;
+    Command::new("btrfs")
+        .args(["filesystem", "resize", "max"])
+        .arg(m.path())
+        .run()?;
+    drop(m);
+    let _ = std::fs::remove_dir(&mnt);
     Ok(())
 }
 
@@ -136,7 +155,7 @@ pub fn ensure(h: &Harness, img: &Image, boot_mib: u64) -> Result<Image> {
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let key = crate::cache::key(&[&stem, &boot_mib.to_string(), "bench-grow-1"]);
+    let key = crate::cache::key(&[&stem, &boot_mib.to_string(), "bench-grow-2"]);
     let work: PathBuf = h.run_dir.clone();
     let (path, built) = h.cache.get_or_build(
         &format!("bench-fedora-boot{boot_mib}"),
