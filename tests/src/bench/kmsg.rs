@@ -231,25 +231,64 @@ mod tests {
     }
 
     #[test]
-    fn plain_dracut_boot_fixture() {
-        let m = milestones(&lines(include_str!("fixtures/plain-dracut.log")));
-        assert_eq!(m.unpack_start, Some(1.249175));
-        assert_eq!(m.unpack_end, Some(4.220964));
-        assert_eq!(m.initrd_kib, Some(39328));
-        assert_eq!(m.t_initrd, Some(6.151114));
-        assert_eq!(m.initrd_systemd, vec![6.151114]);
-        assert_eq!(m.t_root, Some(21.741246));
-        assert!(m.t_ok.is_some());
+    fn dracut_boot_fixture() {
+        // Recorded: variant (a), no payload, TCG on a loaded host.
+        let m = milestones(&lines(include_str!("fixtures/dracut-0mib.log")));
+        assert_eq!(m.unpack_start, Some(1.752587));
+        assert_eq!(m.unpack_end, Some(9.835005));
+        assert_eq!(m.initrd_kib, Some(39324));
+        assert_eq!(m.t_initrd, Some(14.44194));
+        assert_eq!(m.initrd_systemd, vec![14.44194]);
+        assert_eq!(m.t_root, Some(49.122214));
+        assert_eq!(m.t_ok, Some(184.475964));
         assert!(m.program.is_empty());
+        let a = m.analyze.unwrap();
+        assert_eq!((a.kernel, a.initrd), (Some(13.708), Some(35.209)));
+        assert_eq!(a.userspace, Some(131.65));
         let p = phases(&m).unwrap();
         assert_eq!(p.len(), PHASES.len());
         let sum: f64 = p.iter().sum();
-        assert!((sum - 21.741246).abs() < 1e-9, "{p:?}");
-        assert!((p[1] - (4.220964 - 1.249175)).abs() < 1e-9);
+        assert!((sum - 49.122214).abs() < 1e-9, "{p:?}");
+        assert!((p[1] - (9.835005 - 1.752587)).abs() < 1e-9);
         // Plain dracut: no mini init, the only initrd systemd runs to the root.
         assert_eq!(p[3], 0.0);
         assert_eq!(p[4], 0.0);
-        assert!((p[5] - (21.741246 - 6.151114)).abs() < 1e-9);
+        assert!((p[5] - (49.122214 - 14.44194)).abs() < 1e-9);
+    }
+
+    #[test]
+    fn pid1_boot_fixture() {
+        // Recorded: variant (c), no payload: our pid 1 logs to kmsg, then
+        // the image's systemd runs in the initrd.
+        let m = milestones(&lines(include_str!("fixtures/pid1-0mib.log")));
+        assert_eq!(m.unpack_start, Some(2.09902));
+        assert_eq!(m.unpack_end, Some(4.125748));
+        assert_eq!(m.initrd_kib, Some(8040));
+        assert_eq!(m.program.len(), 14, "{:#?}", m.program);
+        assert_eq!(m.program[0].0, 7.175043);
+        assert!(m.program[0]
+            .1
+            .starts_with("initoverlayfs: starting (pid1 mode"));
+        assert_eq!(
+            m.program[13],
+            (13.61952, "initoverlayfs: exec /sbin/init".into())
+        );
+        assert_eq!(m.initrd_systemd, vec![15.953913]);
+        assert_eq!(m.t_initrd, Some(15.953913));
+        assert_eq!(m.t_root, Some(64.582586));
+        assert_eq!(m.analyze.unwrap().initrd, Some(48.923));
+        let p = phases(&m).unwrap();
+        let want = [
+            2.09902,
+            4.125748 - 2.09902,
+            7.175043 - 4.125748,
+            13.61952 - 7.175043,
+            15.953913 - 13.61952,
+            64.582586 - 15.953913,
+        ];
+        for (a, b) in p.iter().zip(want) {
+            assert!((a - b).abs() < 1e-9, "{p:?}");
+        }
     }
 
     #[test]
