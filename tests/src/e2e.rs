@@ -538,3 +538,28 @@ pub fn demo(h: &mut Harness, rec: &mut RunRecord) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshot_sees_entries_and_initramfs_changes() {
+        let dir = std::env::temp_dir().join(format!("iofs-snap-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("loader/entries")).unwrap();
+        std::fs::write(dir.join("loader/entries/m-6.1.conf"), "linux /vmlinuz\n").unwrap();
+        std::fs::write(dir.join("initramfs-6.1.img"), "full").unwrap();
+        std::fs::write(dir.join("vmlinuz-6.1"), "kernel").unwrap();
+        let a = boot_snapshot(&dir).unwrap();
+        assert_eq!(a.len(), 2, "{a:?}");
+        std::fs::write(dir.join("initramfs-6.1.img"), "mini").unwrap();
+        std::fs::write(dir.join("initoverlayfs-6.1.img"), "erofs").unwrap();
+        let b = boot_snapshot(&dir).unwrap();
+        assert_eq!(
+            snapshot_diff(&a, &b),
+            vec!["initramfs-6.1.img: changed", "initoverlayfs-6.1.img: added"]
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

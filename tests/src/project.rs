@@ -54,3 +54,33 @@ pub fn install_into_guest(paths: &Paths, root: &Path) -> Result<Vec<String>> {
     .context("cannot install the project into the guest")?;
     Ok(done.iter().map(|f| f.dest.to_string()).collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use initoverlayfs_packaging::files::FILES;
+
+    #[test]
+    fn guest_gets_what_boots_and_installs() {
+        let dests: Vec<&str> = FILES
+            .iter()
+            .filter(|f| guest_filter(f))
+            .map(|f| f.dest)
+            .collect();
+        for needed in [
+            "/usr/sbin/initoverlayfs",
+            "/usr/bin/initoverlayfs-install",
+            "/usr/bin/initoverlayfs-builder",
+            "/usr/lib/dracut/modules.d/81initoverlayfs/module-setup.sh",
+            "/usr/lib/kernel/install.d/94-initoverlayfs.install",
+            "/usr/lib/systemd/system/pre-initoverlayfs.service",
+        ] {
+            assert!(
+                dests.contains(&needed),
+                "{needed} not installed into the guest"
+            );
+        }
+        assert!(!dests.iter().any(|d| d.contains("/man/")), "{dests:?}");
+        assert!(!dests.contains(&"/etc/initoverlayfs.conf"));
+    }
+}
