@@ -527,7 +527,7 @@ pub fn running_as_root() -> bool {
 ///
 /// Errors: see [`initramfs::walk`] and [`Extractor::entry`]; they name the
 /// byte offset and the entry.
-pub fn extract_to_temp<R: Read>(input: R, parent: &Path) -> Result<Extracted> {
+pub fn extract_to_temp<R: Read + Send>(input: R, parent: &Path) -> Result<Extracted> {
     let dir = tempfile::Builder::new()
         .prefix(".initoverlayfs-extract.")
         .tempdir_in(parent)

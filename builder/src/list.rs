@@ -50,7 +50,7 @@ pub struct Listing {
 
 /// Lists the initramfs read from `input` (streaming; memory grows with the
 /// number of entries, not their data). Errors: see [`initramfs::walk`].
-pub fn list<R: Read>(input: R) -> Result<Listing> {
+pub fn list<R: Read + Send>(input: R) -> Result<Listing> {
     let mut entries = Vec::new();
     let segments = initramfs::walk(input, &mut |at, h: &Header, data| {
         let ftype = h.file_type();

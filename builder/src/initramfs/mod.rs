@@ -2,10 +2,13 @@
 //! (uncompressed cpio, or one compressed stream holding cpio archives), with
 //! zero padding allowed between them. Formats are detected from magic bytes.
 //!
-//! Memory is bounded independent of the archive size: a few 256 KiB buffers,
+//! Compressed segments are decoded on a second thread ([`pipe`]), so
+//! decompression overlaps parsing and writing. Memory is bounded independent
+//! of the archive size: a few 256 KiB buffers, six 1 MiB chunks in flight,
 //! the decoders' windows and, for legacy lz4, 16 MiB.
 
 pub mod lz4_legacy;
+pub mod pipe;
 pub mod source;
 
 use std::fmt;
@@ -144,7 +147,7 @@ pub type Visitor<'v> = dyn FnMut(Where, &Header, &mut dyn Read) -> Result<()> + 
 /// Errors name the byte offset and entry: unknown data where a segment
 /// should start, an unsupported format (lzo), a corrupt or truncated stream,
 /// a corrupt cpio archive, or the visitor's error.
-pub fn walk<R: Read>(input: R, visit: &mut Visitor<'_>) -> Result<Vec<Segment>> {
+pub fn walk<R: Read + Send>(input: R, visit: &mut Visitor<'_>) -> Result<Vec<Segment>> {
     let mut src = Source::new(input);
     let mut segments = Vec::new();
     let mut archive = 0usize;
@@ -184,34 +187,39 @@ pub fn walk<R: Read>(input: R, visit: &mut Visitor<'_>) -> Result<Vec<Segment>> 
             let loc = InStream { format, offset };
             let decoder = decoder(format, &mut src)
                 .with_context(|| format!("{format} segment at byte {offset}"))?;
-            let mut inner = Source::new(decoder);
-            loop {
-                inner
-                    .skip_zeros()
-                    .with_context(|| format!("corrupt {format} segment at byte {offset}"))?;
-                let at = inner.pos();
-                let head = inner
-                    .peek(4)
-                    .with_context(|| format!("corrupt {format} segment at byte {offset}"))?;
-                if head.is_empty() {
-                    break;
+            std::thread::scope(|scope| -> Result<()> {
+                let (chunks, _decoding) = pipe::spawn(scope, decoder);
+                let mut inner = Source::new(chunks);
+                loop {
+                    inner
+                        .skip_zeros()
+                        .with_context(|| format!("corrupt {format} segment at byte {offset}"))?;
+                    let at = inner.pos();
+                    let head = inner
+                        .peek(4)
+                        .with_context(|| format!("corrupt {format} segment at byte {offset}"))?;
+                    if head.is_empty() {
+                        break;
+                    }
+                    if head != b"0707" {
+                        bail!(
+                            "{}: not a cpio archive (starts with {:02x?})",
+                            loc.describe(at),
+                            head
+                        );
+                    }
+                    let at = Where {
+                        segment: index,
+                        archive,
+                    };
+                    seg.entries +=
+                        cpio::read_archive(&mut inner, &loc, &mut |h, r| visit(at, h, r))?;
+                    seg.archives += 1;
+                    archive += 1;
                 }
-                if head != b"0707" {
-                    bail!(
-                        "{}: not a cpio archive (starts with {:02x?})",
-                        loc.describe(at),
-                        head
-                    );
-                }
-                let at = Where {
-                    segment: index,
-                    archive,
-                };
-                seg.entries += cpio::read_archive(&mut inner, &loc, &mut |h, r| visit(at, h, r))?;
-                seg.archives += 1;
-                archive += 1;
-            }
-            seg.uncompressed_bytes = inner.pos();
+                seg.uncompressed_bytes = inner.pos();
+                Ok(())
+            })?;
             if seg.archives == 0 {
                 bail!("{format} segment at byte {offset} holds no cpio archive");
             }
@@ -227,7 +235,10 @@ pub fn walk<R: Read>(input: R, visit: &mut Visitor<'_>) -> Result<Vec<Segment>> 
 
 /// A decoder for exactly one compressed stream of `format` starting at the
 /// current position of `src`, consuming exactly that stream's bytes.
-fn decoder<'a, R: Read>(format: Format, src: &'a mut Source<R>) -> Result<Box<dyn Read + 'a>> {
+fn decoder<'a, R: Read + Send>(
+    format: Format,
+    src: &'a mut Source<R>,
+) -> Result<Box<dyn Read + Send + 'a>> {
     Ok(match format {
         Format::Cpio => unreachable!("uncompressed segments are read directly"),
         Format::Gzip => Box::new(flate2::bufread::GzDecoder::new(src)),
