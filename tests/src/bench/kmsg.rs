@@ -167,7 +167,7 @@ pub const PHASES: &[&str] = &[
 /// The milestones: unpack start and end; the first userspace activity (the
 /// first initrd systemd or program line); the end of the mini init (the
 /// last program line, or the start of the last initrd systemd when a second
-/// one follows: systemd mode logs its steps to the journal only); the start
+/// one follows and no program line carries a timestamp); the start
 /// of the last initrd systemd (the full initramfs's); `t_root`.
 pub fn phases(m: &Milestones) -> Option<Vec<f64>> {
     let t_root = m.t_root?;

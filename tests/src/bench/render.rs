@@ -254,8 +254,8 @@ pub fn markdown(r: &Report) -> String {
     s.push_str(
         "\n## Where the time goes\n\nConsecutive phases (median seconds) that add up to `t_root`: kernel until the initramfs unpack starts \
          (`Trying to unpack rootfs image as initramfs`), the unpack (until `Freeing initrd memory`), until the first userspace \
-         (initrd systemd or our pid 1), the mini init (systemd mode: mini systemd start → the image's systemd start, our steps \
-         log to the journal only; pid1 mode: our first → last `initoverlayfs:` line), until the full initrd systemd starts, \
+         (initrd systemd or our pid 1), the mini init (first → last `initoverlayfs:` line with a kernel timestamp; without \
+         any, systemd mode counts from the mini systemd to the image's systemd), until the full initrd systemd starts, \
          and that systemd until the real root's systemd starts.\n\n",
     );
     s.push_str(&phase_table(r));

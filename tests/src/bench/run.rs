@@ -156,15 +156,13 @@ pub fn run(opts: &Options) -> Result<Report> {
                 payload_mib: p,
                 ..Build::default()
             };
-            if broken.contains(&v) {
-                b.error = Some("skipped: an earlier boot of this variant failed".into());
-            } else {
-                match prepare::build(&h, &img, v, p, &mut b) {
-                    Ok(d) => disks.push(d),
-                    Err(e) => {
-                        eprintln!("bench: {} with {p} MiB: not built: {e:#}", v.label());
-                        b.error = Some(format!("{e:#}"));
-                    }
+            // Built even when an earlier boot of the variant failed (sizes
+            // and build time still count); such a disk is not booted.
+            match prepare::build(&h, &img, v, p, &mut b) {
+                Ok(d) => disks.push(d),
+                Err(e) => {
+                    eprintln!("bench: {} with {p} MiB: not built: {e:#}", v.label());
+                    b.error = Some(format!("{e:#}"));
                 }
             }
             eprintln!(
