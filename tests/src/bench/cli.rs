@@ -1,5 +1,6 @@
 //! The `bench` binary's command line:
-//! `bench [--payloads 0,64,256,1024] [--boots 5] [--out target/bench] [--memory MIB]`
+//! `bench [--payloads 0,64,256,1024] [--boots 5] [--out target/bench] [--memory MIB]
+//! [--variants a,b,c] [--compression ALG]`
 //! or `bench [--out DIR] --render RUN1/boot.json [RUN2/boot.json …]` (merge
 //! recorded runs and re-render the tables and plot into DIR).
 
@@ -8,6 +9,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 
+use crate::bench::record::Variant;
 use crate::bench::run::{self, Options};
 use crate::preflight;
 
@@ -43,6 +45,18 @@ pub fn parse(args: &[String]) -> Result<Action> {
             }
             "--boots" => o.boots = val()?.parse().context("bad --boots")?,
             "--out" => o.out = PathBuf::from(val()?),
+            "--variants" => {
+                o.variants = val()?
+                    .split(',')
+                    .map(|v| match v.trim() {
+                        "a" => Ok(Variant::Dracut),
+                        "b" => Ok(Variant::Systemd),
+                        "c" => Ok(Variant::Pid1),
+                        x => bail!("bad variant {x:?} (a, b or c)"),
+                    })
+                    .collect::<Result<_>>()?;
+            }
+            "--compression" => o.compression = Some(val()?.to_string()),
             "--memory" => o.memory_mib = val()?.parse().context("bad --memory (MiB)")?,
             "--render" => {
                 let inputs: Vec<PathBuf> = it.by_ref().map(PathBuf::from).collect();
@@ -52,7 +66,7 @@ pub fn parse(args: &[String]) -> Result<Action> {
                 return Ok(Action::Render { inputs, out: o.out });
             }
             "-h" | "--help" => bail!(
-                "usage: bench [--payloads 0,64,256,1024] [--boots 5] [--out target/bench] [--memory 4096] | [--out DIR] --render boot.json..."
+                "usage: bench [--payloads 0,64,256,1024] [--boots 5] [--out target/bench] [--memory 4096] [--variants a,b,c] [--compression ALG] | [--out DIR] --render boot.json..."
             ),
             other => bail!("unknown argument {other:?} (try --help)"),
         }
@@ -108,6 +122,12 @@ mod tests {
         assert_eq!(o.payloads, [0, 256]);
         assert_eq!((o.boots, o.memory_mib), (3, 6144));
         assert_eq!(o.out, PathBuf::from("x"));
+        let Action::Run(o) = parse(&args("--variants c,a --compression none")).unwrap() else {
+            panic!()
+        };
+        assert_eq!(o.variants, [Variant::Pid1, Variant::Dracut]);
+        assert_eq!(o.compression.as_deref(), Some("none"));
+        assert!(parse(&args("--variants d")).is_err());
         assert_eq!(parse(&[]).unwrap(), Action::Run(Options::default()));
         assert_eq!(
             parse(&args("--out m --render a/boot.json b/boot.json")).unwrap(),

@@ -92,7 +92,8 @@ fn chroot_run(root: &Path, argv: &[String]) -> Result<()> {
 }
 
 /// Builds the disk of `variant` with `payload_mib` MiB of payload from the
-/// pristine `img`, filling `build` with sizes and the build's wall time.
+/// pristine `img`, filling `build` with sizes and the build's wall time;
+/// `compression` is passed to the installer (`--compression`) if given.
 ///
 /// Errors: /boot is too small for the payload, the build tool fails, or an
 /// artefact is missing afterwards.
@@ -101,6 +102,7 @@ pub fn build(
     img: &Image,
     variant: Variant,
     payload_mib: u64,
+    compression: Option<&str>,
     build: &mut Build,
 ) -> Result<Disk> {
     let name = format!("bench-{}-{payload_mib}", variant.letter());
@@ -159,6 +161,9 @@ pub fn build(
             cmd.arg("--root")
                 .arg(root)
                 .args(["--init-mode", mode, "-y"]);
+            if let Some(c) = compression {
+                cmd.args(["--compression", c]);
+            }
             eprintln!("bench: {name}: {}", initoverlayfs::cmd::command_line(&cmd));
             let t = Instant::now();
             let out = cmd.run_get_output()?;

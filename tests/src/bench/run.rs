@@ -29,6 +29,11 @@ pub struct Options {
     pub out: PathBuf,
     /// Guest memory, MiB.
     pub memory_mib: u32,
+    /// The variants to build and boot (in boot order).
+    pub variants: Vec<Variant>,
+    /// erofs compression for (b)/(c) (`--compression` of the installer;
+    /// `None` = the installer's choice).
+    pub compression: Option<String>,
 }
 
 impl Default for Options {
@@ -38,6 +43,8 @@ impl Default for Options {
             boots: 5,
             out: PathBuf::from("target/bench"),
             memory_mib: 4096,
+            variants: Variant::ALL.to_vec(),
+            compression: None,
         }
     }
 }
@@ -134,6 +141,10 @@ pub fn run(opts: &Options) -> Result<Report> {
             } else {
                 "Fedora's 1 GiB /boot as the harness lays it out".into()
             },
+            format!(
+                "erofs compression: {}",
+                opts.compression.as_deref().unwrap_or("the installer's choice")
+            ),
             "kernel command line of the BLS entry as the harness writes it (no `quiet`: every kmsg line goes to the serial console)".into(),
         ],
     };
@@ -150,7 +161,7 @@ pub fn run(opts: &Options) -> Result<Report> {
     let mut broken: Vec<Variant> = Vec::new();
     for &p in &opts.payloads {
         let mut disks: Vec<Disk> = Vec::new();
-        for v in Variant::ALL {
+        for &v in &opts.variants {
             let mut b = Build {
                 variant: Some(v),
                 payload_mib: p,
@@ -158,7 +169,7 @@ pub fn run(opts: &Options) -> Result<Report> {
             };
             // Built even when an earlier boot of the variant failed (sizes
             // and build time still count); such a disk is not booted.
-            match prepare::build(&h, &img, v, p, &mut b) {
+            match prepare::build(&h, &img, v, p, opts.compression.as_deref(), &mut b) {
                 Ok(d) => disks.push(d),
                 Err(e) => {
                     eprintln!("bench: {} with {p} MiB: not built: {e:#}", v.label());
