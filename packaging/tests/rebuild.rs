@@ -4,7 +4,7 @@
 //! packaging/src/files.rs with their modes and flags.
 //!
 //! Ignored by default: it compiles the three binaries in release mode from
-//! scratch in rpmbuild's own tree (measured 4 min 36 s to 6 min 19 s on the
+//! scratch in rpmbuild's own tree (measured 4 min 36 s to 7 min 10 s on the
 //! shared 2-core development machine), which `cargo test --workspace`
 //! should not pay on every run. `.ci/run` runs it explicitly:
 //! `cargo test -p initoverlayfs-packaging --test rebuild -- --ignored`.
