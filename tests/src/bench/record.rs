@@ -112,6 +112,11 @@ pub struct Sample {
     pub initrd_bytes: u64,
     /// The milestones (kernel timestamps, seconds).
     pub milestones: Milestones,
+    /// Host seconds from QEMU's start to the kernel's start (firmware,
+    /// kernel and initrd load), from host arrival times of console lines
+    /// ([`crate::bench::shim::kernel_start`]); `None` if not recorded.
+    #[serde(default)]
+    pub pre_kernel_s: Option<f64>,
     /// Consecutive phases up to `t_root` ([`crate::bench::kmsg::PHASES`]).
     pub phases: Option<Vec<f64>>,
     /// The serial log.

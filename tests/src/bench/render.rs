@@ -162,19 +162,29 @@ pub fn sizes_table(r: &Report) -> String {
 /// variant, and the guest's `systemd-analyze time` medians.
 pub fn phase_table(r: &Report) -> String {
     let mut s = String::new();
-    let _ = write!(s, "| payload MiB | variant |");
+    let _ = write!(s, "| payload MiB | variant | before the kernel (host) |");
     for p in PHASES {
         let _ = write!(s, " {p} |");
     }
     let _ = writeln!(s, " = t_root | analyze: kernel + initrd + userspace |");
-    let _ = writeln!(s, "|---:|---|{}---:|---|", "---:|".repeat(PHASES.len()));
+    let _ = writeln!(
+        s,
+        "|---:|---|---:|{}---:|---|",
+        "---:|".repeat(PHASES.len())
+    );
     for &p in &r.payloads {
         for v in Variant::ALL {
             let fin = finished(r, v, p);
             if fin.is_empty() {
                 continue;
             }
-            let _ = write!(s, "| {p} | {} |", v.label());
+            let pre: Vec<f64> = fin.iter().filter_map(|x| x.pre_kernel_s).collect();
+            let _ = write!(
+                s,
+                "| {p} | {} | {} |",
+                v.label(),
+                stats::median(&pre).map_or("-".into(), |m| format!("{m:.2}"))
+            );
             for i in 0..PHASES.len() {
                 let xs: Vec<f64> = fin
                     .iter()
@@ -253,7 +263,8 @@ pub fn markdown(r: &Report) -> String {
     s.push_str(&sizes_table(r));
     s.push_str(
         "\n## Where the time goes\n\nConsecutive phases (median seconds) that add up to `t_root`: kernel until the initramfs unpack starts \
-         (`Trying to unpack rootfs image as initramfs`), the unpack (until `Freeing initrd memory`), until the first userspace \
+         (`Trying to unpack rootfs image as initramfs`; the time before the kernel — firmware, kernel and initrd load by QEMU, \
+         from host arrival times of console lines — is shown apart: kernel timestamps start after it), the unpack (until `Freeing initrd memory`), until the first userspace \
          (initrd systemd or our pid 1), the mini init (first → last `initoverlayfs:` line with a kernel timestamp; without \
          any, systemd mode counts from the mini systemd to the image's systemd), until the full initrd systemd starts, \
          and that systemd until the real root's systemd starts.\n\n",
@@ -316,6 +327,7 @@ mod tests {
                 ..Milestones::default()
             },
             phases: Some(vec![1.0, 2.0, 0.5, 0.0, 0.0, root - 3.5]),
+            pre_kernel_s: Some(0.75),
             log: "x.log".into(),
         }
     }
@@ -395,7 +407,7 @@ mod tests {
         let ph = phase_table(&r);
         assert!(
             ph.contains(
-                "| 0 | (a) dracut | 1.00 | 2.00 | 0.50 | 0.00 | 0.00 | 17.00 | 20.50 | - + - + - |"
+                "| 0 | (a) dracut | 0.75 | 1.00 | 2.00 | 0.50 | 0.00 | 0.00 | 17.00 | 20.50 | - + - + - |"
             ),
             "{ph}"
         );

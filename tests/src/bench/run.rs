@@ -83,6 +83,7 @@ fn sample(v: Variant, payload_mib: u64, round: usize, b: &crate::harness::Boot) 
         initrd_bytes: b.files.initrd_bytes,
         milestones,
         phases,
+        pre_kernel_s: None,
         log: b.log.path.display().to_string(),
     }
 }
@@ -193,6 +194,9 @@ pub fn run(opts: &Options) -> Result<Report> {
                     continue;
                 }
                 let label = format!("{}-{p}mib-{round}", d.variant.letter());
+                let host_ts = h.run_dir.join(format!("{label}.hostts"));
+                let _ = std::fs::remove_file(&host_ts);
+                std::env::set_var(shim::HOST_TS_ENV, &host_ts);
                 let b = h.boot(
                     &d.path,
                     &Choice::Id(d.entry.clone()),
@@ -201,7 +205,10 @@ pub fn run(opts: &Options) -> Result<Report> {
                     &[],
                 )?;
                 report.vm.accel = format!("{:?}", h.accel(&b.files.kernel)?).to_lowercase();
-                let s = sample(d.variant, p, round, &b);
+                let mut s = sample(d.variant, p, round, &b);
+                s.pre_kernel_s = std::fs::read_to_string(&host_ts)
+                    .ok()
+                    .and_then(|t| shim::kernel_start(&t));
                 let [ti, tr, tk] = s.times();
                 eprintln!(
                     "bench: {label}: t_initrd {} t_root {} t_ok {} (wall {:.0} s){}",
