@@ -60,24 +60,45 @@ impl Modprobe {
     /// the mount that needs it fails with its own error). Returns whether
     /// modprobe ran and succeeded.
     pub fn load(&self, names: &[String]) -> bool {
-        if names.is_empty() {
-            return true;
-        }
-        let Some(path) = &self.path else {
-            debug!("no modprobe found; not loading {}", names.join(" "));
-            return false;
-        };
-        match Command::new(path)
-            .args(["-q", "-b", "-a"])
-            .args(names)
-            .run()
-        {
-            Ok(()) => true,
+        match self.try_load(names) {
+            Ok(ran) => ran,
             Err(e) => {
                 warn!("modprobe: {e:#}");
                 false
             }
         }
+    }
+
+    /// Like [`Modprobe::load`], for coldplug: some aliases always fail (a
+    /// driver that probes nothing, or none at all, as with udev), so a
+    /// failure is a one-line debug message, not a console warning.
+    pub fn load_quiet(&self, names: &[String]) -> bool {
+        match self.try_load(names) {
+            Ok(ran) => ran,
+            Err(_) => {
+                debug!(
+                    "coldplug: modprobe failed for some of {} aliases (devices without a loadable driver)",
+                    names.len()
+                );
+                false
+            }
+        }
+    }
+
+    /// Runs modprobe; `Ok(false)` when there is no modprobe to run.
+    fn try_load(&self, names: &[String]) -> anyhow::Result<bool> {
+        if names.is_empty() {
+            return Ok(true);
+        }
+        let Some(path) = &self.path else {
+            debug!("no modprobe found; not loading {}", names.join(" "));
+            return Ok(false);
+        };
+        Command::new(path)
+            .args(["-q", "-b", "-a"])
+            .args(names)
+            .run()?;
+        Ok(true)
     }
 }
 
@@ -177,7 +198,7 @@ impl Coldplug {
         new.sort();
         if !new.is_empty() {
             debug!("coldplug: {} new modaliases", new.len());
-            self.modprobe.load(&new);
+            self.modprobe.load_quiet(&new);
         }
         new.len()
     }
