@@ -22,7 +22,7 @@ fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
 pub fn write_all(r: &Report, dir: &Path) -> Result<()> {
     write_atomic(&dir.join("boot.json"), &serde_json::to_vec_pretty(r)?)?;
     write_atomic(&dir.join("boot.md"), render::markdown(r).as_bytes())?;
-    if r.samples.iter().any(|s| s.booted) {
+    if r.samples.iter().any(|s| s.finished()) {
         if let Err(e) = plot::draw(r, &dir.join("boot.png")) {
             eprintln!("bench: no plot: {e:#}");
         }

@@ -102,7 +102,9 @@ pub struct Sample {
     pub round: usize,
     /// The boot's label (its log is `LABEL.log` in the run dir).
     pub label: String,
-    /// The guest reported `VM-BOOT-OK`.
+    /// The harness saw the plain `VM-BOOT-OK` console line (it misses the
+    /// line when a kernel message is printed onto the same console line;
+    /// see [`Sample::finished`]).
     pub booted: bool,
     /// How QEMU ended.
     pub exit: String,
@@ -124,10 +126,16 @@ pub struct Sample {
 }
 
 impl Sample {
+    /// The boot finished: the marker's `VM-BOOT-OK` reached the console or
+    /// its kernel-log copy (`t_ok`) did.
+    pub fn finished(&self) -> bool {
+        self.booted || self.milestones.t_ok.is_some()
+    }
+
     /// `t_initrd`, `t_root`, `t_ok` of a finished boot (all `None` if the
     /// boot did not finish: a failed boot has no time).
     pub fn times(&self) -> [Option<f64>; 3] {
-        if !self.booted {
+        if !self.finished() {
             return [None; 3];
         }
         let m = &self.milestones;

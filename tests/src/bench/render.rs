@@ -47,7 +47,7 @@ pub fn root_points(r: &Report, v: Variant) -> Vec<(f64, f64)> {
 }
 
 fn finished(r: &Report, v: Variant, p: u64) -> Vec<&Sample> {
-    r.samples_of(v, p).filter(|s| s.booted).collect()
+    r.samples_of(v, p).filter(|s| s.finished()).collect()
 }
 
 /// The main table: milestones per payload and variant, ratios to (a).
@@ -279,7 +279,7 @@ pub fn markdown(r: &Report) -> String {
             }
         }
     }
-    let failed: Vec<&Sample> = r.samples.iter().filter(|x| !x.booted).collect();
+    let failed: Vec<&Sample> = r.samples.iter().filter(|x| !x.finished()).collect();
     if !failed.is_empty() || r.builds.iter().any(|b| b.error.is_some()) {
         s.push_str("\n## Failures\n\n");
         for b in r.builds.iter().filter(|b| b.error.is_some()) {
@@ -323,7 +323,7 @@ mod tests {
             milestones: Milestones {
                 t_initrd: Some(root / 2.0),
                 t_root: Some(root),
-                t_ok: Some(root + 20.0),
+                t_ok: booted.then_some(root + 20.0),
                 ..Milestones::default()
             },
             phases: Some(vec![1.0, 2.0, 0.5, 0.0, 0.0, root - 3.5]),
@@ -411,6 +411,12 @@ mod tests {
             ),
             "{ph}"
         );
+        // The marker's kmsg copy alone also marks a finished boot.
+        let mut glued = sample(Variant::Pid1, 0, 3, 10.0, false);
+        glued.milestones.t_ok = Some(30.0);
+        assert!(glued.finished());
+        assert_eq!(glued.times()[1], Some(10.0));
+        assert!(!sample(Variant::Pid1, 0, 3, 10.0, false).finished());
         let md = markdown(&r);
         assert!(
             md.contains("## Failures") && md.contains("- a note"),

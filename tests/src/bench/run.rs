@@ -216,9 +216,9 @@ pub fn run(opts: &Options) -> Result<Report> {
                     fmt_t(tr),
                     fmt_t(tk),
                     s.wall_s,
-                    if s.booted { "" } else { " FAILED" }
+                    if s.finished() { "" } else { " FAILED" }
                 );
-                if !s.booted {
+                if !s.finished() {
                     eprintln!("{}", b.failure("boot did not finish"));
                     broken.push(d.variant);
                     report.notes.push(format!(
