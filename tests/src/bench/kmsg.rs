@@ -292,6 +292,46 @@ mod tests {
     }
 
     #[test]
+    fn systemd_mode_fixture_that_hangs_in_the_image() {
+        // Recorded: variant (b), no payload; the mini systemd runs our
+        // service (its lines reach kmsg as `initoverlayfs[PID]: …`), the
+        // image's systemd starts and then waits for the root device forever.
+        let m = milestones(&lines(include_str!("fixtures/systemd-0mib-hang.log")));
+        assert_eq!(m.initrd_kib, Some(14076));
+        assert_eq!(m.initrd_systemd, vec![6.7078, 20.159041]);
+        assert_eq!(m.program.len(), 11, "{:#?}", m.program);
+        assert_eq!(
+            m.program[0],
+            (
+                13.570806,
+                "initoverlayfs: starting (systemd mode, version 0.1.0)".into()
+            )
+        );
+        assert_eq!(m.program[10].0, 16.526038);
+        assert_eq!(m.t_root, None);
+        assert_eq!(m.t_ok, None);
+        assert_eq!(phases(&m), None);
+        // Had it reached the real root at 30 s: the mini init runs from the
+        // mini systemd's start to our last line, then the image's systemd.
+        let done = Milestones {
+            t_root: Some(30.0),
+            ..m
+        };
+        let p = phases(&done).unwrap();
+        let want = [
+            1.760953,
+            3.454817 - 1.760953,
+            6.7078 - 3.454817,
+            16.526038 - 6.7078,
+            20.159041 - 16.526038,
+            30.0 - 20.159041,
+        ];
+        for (a, b) in p.iter().zip(want) {
+            assert!((a - b).abs() < 1e-9, "{p:?}");
+        }
+    }
+
+    #[test]
     fn synthetic_systemd_and_pid1_modes() {
         // systemd mode: two initrd systemd starts, no timestamped program lines.
         let sd = lines(
