@@ -90,17 +90,28 @@ pub fn main_table(r: &Report) -> String {
     s
 }
 
-/// Slopes of `t_root` per 100 MiB of payload, with the median run-to-run
-/// spread (max − min) of `t_root` over the payloads for comparison.
+/// `(payload, value)` of every finished boot of `v`, the value taken by `f`.
+pub fn points(r: &Report, v: Variant, f: impl Fn(&Sample) -> Option<f64>) -> Vec<(f64, f64)> {
+    r.samples
+        .iter()
+        .filter(|s| s.variant == v && s.finished())
+        .filter_map(|s| f(s).map(|t| (s.payload_mib as f64, t)))
+        .collect()
+}
+
+/// Slopes per 100 MiB of payload (least squares over every finished boot)
+/// of `t_root`, `t_initrd` and the initramfs unpack phase, with the median
+/// run-to-run spread (max − min) of `t_root` over the payloads for
+/// comparison.
 pub fn slope_table(r: &Report) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "| variant | t_root slope s / 100 MiB | median spread of t_root s |"
+        "| variant | t_root slope s / 100 MiB | median spread of t_root s | t_initrd slope | initramfs unpack slope |"
     );
-    let _ = writeln!(s, "|---|---:|---:|");
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|");
+    let fmt = |x: Option<f64>| x.map_or("-".into(), |x| format!("{x:+.2}"));
     for v in Variant::ALL {
-        let slope = stats::slope_per_100_mib(&root_points(r, v));
         let spreads: Vec<f64> = r
             .payloads
             .iter()
@@ -108,10 +119,14 @@ pub fn slope_table(r: &Report) -> String {
             .collect();
         let _ = writeln!(
             s,
-            "| {} | {} | {} |",
+            "| {} | {} | {} | {} | {} |",
             v.label(),
-            slope.map_or("-".into(), |x| format!("{x:+.2}")),
-            secs(stats::median(&spreads))
+            fmt(stats::slope_per_100_mib(&root_points(r, v))),
+            secs(stats::median(&spreads)),
+            fmt(stats::slope_per_100_mib(&points(r, v, |x| x.times()[0]))),
+            fmt(stats::slope_per_100_mib(&points(r, v, |x| {
+                x.phases.as_ref().map(|p| p[1])
+            }))),
         );
     }
     s
@@ -395,7 +410,10 @@ mod tests {
             "{t}"
         );
         let sl = slope_table(&r);
-        assert!(sl.contains("| (a) dracut | +3.91 | 1.0 |"), "{sl}");
+        assert!(
+            sl.contains("| (a) dracut | +3.91 | 1.0 | +1.95 | +0.00 |"),
+            "{sl}"
+        );
         assert!(sl.contains("| (b) initoverlayfs-systemd | +0.00 |"), "{sl}");
         let sz = sizes_table(&r);
         assert!(
