@@ -256,13 +256,34 @@ fn pump(r: impl std::io::Read, prefix: &str, tx: mpsc::Sender<String>) {
                 // redraw is its own line here.
                 let s = String::from_utf8_lossy(&buf);
                 for piece in s.trim_end_matches(['\n', '\r']).split('\r') {
-                    if tx.send(format!("{prefix}{piece}")).is_err() {
+                    if tx.send(format!("{prefix}{}", strip_ansi(piece))).is_err() {
                         return;
                     }
                 }
             }
         }
     }
+}
+
+/// Removes ANSI escape sequences (systemd's colours, cursor moves):
+/// `ESC [ params letter` and lone `ESC x` pairs.
+pub fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c != '\u{1b}' {
+            out.push(c);
+            continue;
+        }
+        if chars.next() == Some('[') {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Chooses the accelerator: `$INITOVERLAYFS_VM_ACCEL` = `tcg` or `kvm`
@@ -325,4 +346,17 @@ pub fn choose_accel(kernel: &Path, work: &Path) -> Result<Accel> {
     );
     let _ = std::fs::write(&memo, if accel == Accel::Kvm { "kvm" } else { "tcg" });
     Ok(accel)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strips_systemd_colours() {
+        let line =
+            "\u{1b}[K[\u{1b}[0;32m  OK  \u{1b}[0m] Started \u{1b}[0;1;39mfoo.service\u{1b}[0m.";
+        assert_eq!(strip_ansi(line), "[  OK  ] Started foo.service.");
+        assert_eq!(strip_ansi("plain"), "plain");
+    }
 }
