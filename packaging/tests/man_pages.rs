@@ -7,19 +7,14 @@ use std::process::Command;
 
 use initoverlayfs::config::Config;
 
+mod common;
+use common::*;
+
 fn man_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .unwrap()
         .join("man")
-}
-
-fn have(tool: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
 }
 
 /// Every page shipped in the packages (see packaging/src/files.rs).

@@ -17,17 +17,8 @@ use std::time::Instant;
 use initoverlayfs::cmd::CommandRunExt;
 use initoverlayfs_packaging::files::{self, Subpackage};
 
-fn have(tool: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-}
-
-fn workspace() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
-}
+mod common;
+use common::*;
 
 fn find(dir: &Path, suffix: &str) -> Vec<PathBuf> {
     let mut out = Vec::new();

@@ -15,13 +15,8 @@ use initoverlayfs::cmd::CommandRunExt;
 use initoverlayfs_packaging::files::{self, files_of, Kind, Subpackage};
 use initoverlayfs_packaging::{cli, spec};
 
-fn have(tool: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-}
+mod common;
+use common::*;
 
 fn rpm_q(rpm: &Path, args: &[&str]) -> String {
     Command::new("rpm")

@@ -3,22 +3,12 @@
 //! against the workspace Cargo.toml.
 
 use std::collections::BTreeSet;
-use std::path::Path;
 
 use initoverlayfs_packaging::files::{files_of, owned_dirs, Kind, Source, Subpackage};
 use initoverlayfs_packaging::spec::{self, Spec};
 
-fn workspace() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
-}
-
-fn have(tool: &str) -> bool {
-    std::process::Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-}
+mod common;
+use common::*;
 
 /// One `%files` line in the spec, mapped to what files.rs says about it.
 fn describe_spec_line(l: &spec::FilesLine) -> String {

@@ -3,22 +3,12 @@
 //! workspace version, and passes rpmlint. The tarballs are made from git
 //! HEAD (what Copr builds), so uncommitted changes are not in them.
 
-use std::path::Path;
 use std::process::Command;
 
 use initoverlayfs::cmd::CommandRunExt;
 
-fn have(tool: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-}
-
-fn workspace() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
-}
+mod common;
+use common::*;
 
 #[test]
 fn make_srpm_builds_a_complete_source_rpm() {
