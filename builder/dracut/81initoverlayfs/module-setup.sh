@@ -36,8 +36,9 @@ check() {
 # called by dracut
 depends() {
     if [[ $(initoverlayfs_mode) == systemd ]]; then
-        # systemd as pid 1, udev (coldplug loads the storage drivers and makes
-        # the /dev/disk/by-* links), modules-load for loop/erofs/overlay, and
+        # systemd as pid 1, udev (initoverlayfs triggers the storage
+        # subsystems; udevd loads their drivers), systemd-modules-load for its
+        # modules-load.d file (only a marker: our units do not start it), and
         # journald so the mini phase's log survives the switch.
         echo systemd udev-rules systemd-modules-load systemd-journald
     fi
@@ -139,7 +140,8 @@ install() {
         # set multi-user.target; initrd.target is not in this image).
         ln_r "$systemdsystemunitdir/pre-initoverlayfs.target" "$systemdsystemunitdir/default.target"
         $SYSTEMCTL -q --root "$initdir" set-default pre-initoverlayfs.target
-        # Loaded by systemd-modules-load.service before we run.
+        # What initoverlayfs loads itself; the file also marks an image built
+        # with this module (the builder refuses such a full image: a loop).
         mkdir -p "${initdir}/etc/modules-load.d"
         initoverlayfs_fs_modules | tr ' ' '\n' > "${initdir}/etc/modules-load.d/initoverlayfs.conf"
         inst_multiple -o systemctl
