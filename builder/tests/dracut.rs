@@ -357,10 +357,29 @@ fn module_installs_storage_and_fs_drivers_for_a_real_kernel() {
         Some("usr/sbin/initoverlayfs")
     );
     assert!(has(&l, "usr/sbin/modprobe") || has(&l, "sbin/modprobe"));
-    eprintln!(
-        "mini initramfs (pid1, kernel {kver}): {} bytes",
-        fs::metadata(&out).unwrap().len()
-    );
+    let generic = fs::metadata(&out).unwrap().len();
+    eprintln!("mini initramfs (pid1, kernel {kver}): {generic} bytes");
+
+    // [boot] drivers names the bootfs disk's drivers: only those go in.
+    fs::write(
+        &conf,
+        "[boot]\nbootfstype = \"ext4\"\ndrivers = [\"virtio_blk\"]\n[init]\nmode = \"pid1\"\n",
+    )
+    .unwrap();
+    let out = tmp.path().join("mini-drivers.img");
+    let l = run_dracut(&argv, &out);
+    for m in ["loop", "erofs", "overlay", "ext4", "virtio_blk"] {
+        assert!(has_module(&l, &kmoddir, m), "{m} missing with drivers set");
+    }
+    for m in ["ahci", "nvme", "usb_storage", "virtio_scsi", "mpt3sas"] {
+        assert!(
+            !has_module(&l, &kmoddir, m),
+            "{m} should not be in a mini with drivers = [virtio_blk]"
+        );
+    }
+    let narrow = fs::metadata(&out).unwrap().len();
+    eprintln!("mini initramfs (pid1, kernel {kver}, drivers = [virtio_blk]): {narrow} bytes");
+    assert!(narrow < generic);
 }
 
 #[test]
@@ -389,4 +408,47 @@ fn missing_binary_fails_the_mini_build() {
     assert!(!res.status.success());
     assert!(String::from_utf8_lossy(&res.stderr).contains("is missing"));
     assert!(!out.exists());
+}
+
+/// The module's shell reader of `[boot] drivers` against the file as the
+/// installer writes it (Config's serializer), with the other sections and
+/// keys that must not match around it.
+#[test]
+fn module_reads_the_drivers_list_the_installer_writes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cfg = Config::default();
+    cfg.boot.bootfs = Some("UUID=1a3a6db4-a7c2-43e5-bed5-9385f26c68ff".into());
+    cfg.boot.drivers = vec!["virtio_pci".into(), "virtio-blk".into(), "sd_mod".into()];
+    let conf = tmp.path().join("initoverlayfs.conf");
+    fs::write(&conf, cfg.to_toml_string().unwrap()).unwrap();
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("dracut/81initoverlayfs/module-setup.sh");
+    let read = |conf: &Path| {
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(r#"source "$1"; initoverlayfs_conf_list boot drivers; echo "bootfs=$(initoverlayfs_conf_get boot bootfs)""#)
+            .arg("bash")
+            .arg(&script)
+            .env("initoverlayfs_conf", conf)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(
+        read(&conf),
+        "virtio_pci\nvirtio-blk\nsd_mod\nbootfs=UUID=1a3a6db4-a7c2-43e5-bed5-9385f26c68ff\n"
+    );
+
+    // No drivers: nothing, so the module falls back to every storage driver.
+    cfg.boot.drivers.clear();
+    fs::write(&conf, cfg.to_toml_string().unwrap()).unwrap();
+    assert_eq!(
+        read(&conf),
+        "bootfs=UUID=1a3a6db4-a7c2-43e5-bed5-9385f26c68ff\n"
+    );
 }

@@ -188,6 +188,9 @@ pub fn run(cli: &Cli, mode: &Mode) -> Result<()> {
                 "overlay".to_string(),
             ];
             names.extend(config.boot.bootfstype.clone());
+            // The bootfs disk's drivers, if the installer named them: loaded
+            // now instead of waiting for coldplug/udev to find them.
+            names.extend(config.boot.drivers.iter().cloned());
             modprobe.load(&names);
             info!("modules requested: {}", names.join(" "));
             if udev {

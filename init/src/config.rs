@@ -9,6 +9,7 @@
 //! bootfs = "UUID=1a3a6db4-a7c2-43e5-bed5-9385f26c68ff"
 //! bootfs_hint = "/dev/vda2"
 //! bootfstype = "ext4"
+//! drivers = ["virtio_blk"]
 //! timeout = 30
 //! [image]
 //! path = "/initoverlayfs-{kver}.img"
@@ -73,6 +74,15 @@ pub struct Boot {
     /// lets the kernel try the types it knows.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bootfstype: Option<String>,
+    /// Kernel modules the boot filesystem's disk needs (controller, bus and
+    /// disk drivers, e.g. `["virtio_blk"]` or `["ahci", "sd_mod"]`): the
+    /// dracut module puts only these into the mini initramfs, and
+    /// initoverlayfs loads them before looking for the bootfs. Empty (the
+    /// default): every local storage driver goes in (or, in a `--hostonly`
+    /// build, those the host has loaded) and coldplug picks. Modules built
+    /// into the kernel may be named; they are skipped.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub drivers: Vec<String>,
     /// Seconds to wait for the boot filesystem's device to appear.
     pub timeout: u64,
 }
@@ -83,6 +93,7 @@ impl Default for Boot {
             bootfs: None,
             bootfs_hint: None,
             bootfstype: None,
+            drivers: Vec::new(),
             timeout: 30,
         }
     }
@@ -399,6 +410,7 @@ mod tests {
 bootfs = "UUID=1a3a6db4-a7c2-43e5-bed5-9385f26c68ff"
 bootfs_hint = "/dev/vda2"
 bootfstype = "ext4"
+drivers = ["virtio_pci", "virtio_blk"]
 timeout = 30
 [image]
 path = "/initoverlayfs-{kver}.img"
@@ -420,6 +432,7 @@ initrd = ["mkinitrd", "{output}"]
         );
         assert_eq!(c.boot.bootfs_hint.as_deref(), Some("/dev/vda2"));
         assert_eq!(c.boot.bootfstype.as_deref(), Some("ext4"));
+        assert_eq!(c.boot.drivers, ["virtio_pci", "virtio_blk"]);
         assert_eq!(c.image.compression.algorithm, Algorithm::Lz4hc);
         assert_eq!(c.image.compression.level, Some(12));
         assert_eq!(c.init.mode, InitMode::Pid1);

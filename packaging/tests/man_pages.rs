@@ -140,6 +140,7 @@ fn conf_page_documents_every_key_and_default() {
     full.boot.bootfs = Some("LABEL=boot".into());
     full.boot.bootfs_hint = Some("/dev/vda2".into());
     full.boot.bootfstype = Some("ext4".into());
+    full.boot.drivers = vec!["virtio_blk".into()];
     let all = keys(&full.to_toml_string().unwrap());
     let defaults = keys(&Config::default().to_toml_string().unwrap());
     assert!(all.len() >= 11, "{all:?}");
@@ -173,6 +174,7 @@ fn conf_page_documents_every_key_and_default() {
             }
             None => assert!(
                 flat.contains(&format!("{key} (string, optional)"))
+                    || flat.contains(&format!("{key} (array of strings, optional)"))
                     || flat.contains(&format!("{key} (string, no default)")),
                 "[{section}] {key}: optional key not marked so"
             ),

@@ -21,6 +21,16 @@ initoverlayfs_conf_get() {
     }" "$_conf" | head -n 1
 }
 
+# Prints the strings of the one-line array KEY = ["a", "b"] in [SECTION] of
+# the config, one per line, or nothing.
+initoverlayfs_conf_list() {
+    local _conf="${initoverlayfs_conf:-${dracutsysrootdir-}/etc/initoverlayfs.conf}"
+    [[ -r $_conf ]] || return 0
+    sed -n "/^[[:space:]]*\[$1\][[:space:]]*\$/,/^[[:space:]]*\[/ {
+        s/^[[:space:]]*$2[[:space:]]*=[[:space:]]*\[\([^]]*\)\].*/\1/p
+    }" "$_conf" | head -n 1 | tr -s ', ' '\n\n' | tr -d "\"'" | sed '/^$/d'
+}
+
 initoverlayfs_mode() {
     local _mode
     _mode=$(initoverlayfs_conf_get init mode)
@@ -59,7 +69,17 @@ installkernel() {
     # shellcheck disable=SC2046
     hostonly='' instmods $(initoverlayfs_fs_modules)
 
-    # Drivers for the disk holding /boot: local controllers only (a /boot on
+    # The bootfs disk's drivers, when the config names them ([boot] drivers,
+    # e.g. from `initoverlayfs-install --drivers auto`): only those.
+    local _drivers
+    _drivers=$(initoverlayfs_conf_list boot drivers)
+    if [[ -n $_drivers ]]; then
+        # shellcheck disable=SC2046
+        hostonly='' instmods $(echo $_drivers)
+        return 0
+    fi
+
+    # Otherwise drivers for any disk holding /boot: local controllers only (a /boot on
     # iSCSI, FCoE, NVMe-oF, NBD or Ceph needs the network stack and is out of scope;
     # add such drivers with `--add-drivers` in [build] initrd, or build with
     # --hostonly). In hostonly builds dracut keeps only the modules the host
