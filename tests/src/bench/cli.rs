@@ -1,6 +1,6 @@
 //! The `bench` binary's command line:
 //! `bench [--payloads 0,64,256,1024] [--boots 5] [--out target/bench] [--memory MIB]
-//! [--variants a,b,c] [--compression ALG]`
+//! [--variants a,b,c] [--compression ALG] [--drivers MOD,MOD]`
 //! or `bench [--out DIR] --render RUN1/boot.json [RUN2/boot.json …]` (merge
 //! recorded runs and re-render the tables and plot into DIR).
 
@@ -57,6 +57,13 @@ pub fn parse(args: &[String]) -> Result<Action> {
                     .collect::<Result<_>>()?;
             }
             "--compression" => o.compression = Some(val()?.to_string()),
+            "--drivers" => {
+                o.drivers = val()?
+                    .split(',')
+                    .map(|d| d.trim().to_string())
+                    .filter(|d| !d.is_empty())
+                    .collect();
+            }
             "--memory" => o.memory_mib = val()?.parse().context("bad --memory (MiB)")?,
             "--render" => {
                 let inputs: Vec<PathBuf> = it.by_ref().map(PathBuf::from).collect();
@@ -66,7 +73,7 @@ pub fn parse(args: &[String]) -> Result<Action> {
                 return Ok(Action::Render { inputs, out: o.out });
             }
             "-h" | "--help" => bail!(
-                "usage: bench [--payloads 0,64,256,1024] [--boots 5] [--out target/bench] [--memory 4096] [--variants a,b,c] [--compression ALG] | [--out DIR] --render boot.json..."
+                "usage: bench [--payloads 0,64,256,1024] [--boots 5] [--out target/bench] [--memory 4096] [--variants a,b,c] [--compression ALG] [--drivers MOD,MOD] | [--out DIR] --render boot.json..."
             ),
             other => bail!("unknown argument {other:?} (try --help)"),
         }
@@ -127,6 +134,10 @@ mod tests {
         };
         assert_eq!(o.variants, [Variant::Pid1, Variant::Dracut]);
         assert_eq!(o.compression.as_deref(), Some("none"));
+        let Action::Run(o) = parse(&args("--drivers virtio_pci,virtio_blk")).unwrap() else {
+            panic!()
+        };
+        assert_eq!(o.drivers, ["virtio_pci", "virtio_blk"]);
         assert!(parse(&args("--variants d")).is_err());
         assert_eq!(parse(&[]).unwrap(), Action::Run(Options::default()));
         assert_eq!(

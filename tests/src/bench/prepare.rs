@@ -57,14 +57,20 @@ pub fn full_build_argv(payload_mib: u64) -> Vec<String> {
     argv
 }
 
-/// The guest config the bench writes before an install: only the full
-/// build's argv (the installer merges it over what it detects). Checked
+/// The guest config the bench writes before an install: the full build's
+/// argv and, if any, the mini initramfs' `drivers` (the installer keeps
+/// these explicit settings and merges them over what it detects). Checked
 /// against the config contract.
-pub fn guest_config(payload_mib: u64) -> Result<String> {
+pub fn guest_config(payload_mib: u64, drivers: &[String]) -> Result<String> {
     let argv = serde_json::to_string(&full_build_argv(payload_mib))?;
+    let boot = if drivers.is_empty() {
+        String::new()
+    } else {
+        format!("[boot]\ndrivers = {}\n", serde_json::to_string(drivers)?)
+    };
     let text = format!(
         "# Written by the initoverlayfs boot benchmark: payload of {payload_mib} MiB in the image.\n\
-         [build]\ninitoverlayfs = {argv}\n"
+         {boot}[build]\ninitoverlayfs = {argv}\n"
     );
     Config::from_toml_str(&text).context("the bench's guest config breaks the contract")?;
     Ok(text)
@@ -93,7 +99,8 @@ fn chroot_run(root: &Path, argv: &[String]) -> Result<()> {
 
 /// Builds the disk of `variant` with `payload_mib` MiB of payload from the
 /// pristine `img`, filling `build` with sizes and the build's wall time;
-/// `compression` is passed to the installer (`--compression`) if given.
+/// `compression` is passed to the installer (`--compression`) if given,
+/// `drivers` goes into the guest config's `[boot] drivers`.
 ///
 /// Errors: /boot is too small for the payload, the build tool fails, or an
 /// artefact is missing afterwards.
@@ -103,6 +110,7 @@ pub fn build(
     variant: Variant,
     payload_mib: u64,
     compression: Option<&str>,
+    drivers: &[String],
     build: &mut Build,
 ) -> Result<Disk> {
     let name = format!("bench-{}-{payload_mib}", variant.letter());
@@ -154,7 +162,7 @@ pub fn build(
         Some(mode) => {
             project::install_into_guest(&h.paths, root)?;
             let cfg = root.join(CONFIG_PATH);
-            std::fs::write(&cfg, guest_config(payload_mib)?)
+            std::fs::write(&cfg, guest_config(payload_mib, drivers)?)
                 .with_context(|| format!("cannot write {}", cfg.display()))?;
             let bin = h.paths.target.join("release/initoverlayfs-install");
             let mut cmd = Command::new(&bin);
@@ -217,7 +225,7 @@ mod tests {
 
     #[test]
     fn payload_only_in_the_full_build() {
-        let cfg = Config::from_toml_str(&guest_config(256).unwrap()).unwrap();
+        let cfg = Config::from_toml_str(&guest_config(256, &[]).unwrap()).unwrap();
         let full = cfg.build.initoverlayfs.join(" ");
         assert!(
             full.ends_with("--include /var/lib/bench-payload /bench-payload"),
@@ -225,7 +233,12 @@ mod tests {
         );
         assert!(full.contains("-o initoverlayfs"), "{full}");
         assert_eq!(cfg.build.initrd, BuildArgv::default().initrd);
-        let none = Config::from_toml_str(&guest_config(0).unwrap()).unwrap();
+        let none = Config::from_toml_str(&guest_config(0, &[]).unwrap()).unwrap();
         assert_eq!(none.build, BuildArgv::default());
+        assert!(none.boot.drivers.is_empty());
+        let drivers = vec!["virtio_pci".to_string(), "virtio_blk".to_string()];
+        let narrow = Config::from_toml_str(&guest_config(0, &drivers).unwrap()).unwrap();
+        assert_eq!(narrow.boot.drivers, drivers);
+        assert_eq!(narrow.build, BuildArgv::default());
     }
 }

@@ -34,6 +34,9 @@ pub struct Options {
     /// erofs compression for (b)/(c) (`--compression` of the installer;
     /// `None` = the installer's choice).
     pub compression: Option<String>,
+    /// `[boot] drivers` for (b)/(c): the mini initramfs carries only these
+    /// storage drivers (empty = every local storage driver).
+    pub drivers: Vec<String>,
 }
 
 impl Default for Options {
@@ -45,6 +48,7 @@ impl Default for Options {
             memory_mib: 4096,
             variants: Variant::ALL.to_vec(),
             compression: None,
+            drivers: Vec::new(),
         }
     }
 }
@@ -146,6 +150,11 @@ pub fn run(opts: &Options) -> Result<Report> {
                 "erofs compression: {}",
                 opts.compression.as_deref().unwrap_or("the installer's choice")
             ),
+            if opts.drivers.is_empty() {
+                "mini initramfs storage drivers: all local ones (no [boot] drivers)".into()
+            } else {
+                format!("mini initramfs storage drivers: [boot] drivers = {:?}", opts.drivers)
+            },
             "kernel command line of the BLS entry as the harness writes it (no `quiet`: every kmsg line goes to the serial console)".into(),
         ],
     };
@@ -170,7 +179,15 @@ pub fn run(opts: &Options) -> Result<Report> {
             };
             // Built even when an earlier boot of the variant failed (sizes
             // and build time still count); such a disk is not booted.
-            match prepare::build(&h, &img, v, p, opts.compression.as_deref(), &mut b) {
+            match prepare::build(
+                &h,
+                &img,
+                v,
+                p,
+                opts.compression.as_deref(),
+                &opts.drivers,
+                &mut b,
+            ) {
                 Ok(d) => disks.push(d),
                 Err(e) => {
                     eprintln!("bench: {} with {p} MiB: not built: {e:#}", v.label());
