@@ -7,6 +7,7 @@ use initoverlayfs::config::Algorithm;
 use serde::Serialize;
 
 use crate::detect::Detection;
+use crate::drivers::{self, Origin};
 use crate::kconfig::Availability;
 use crate::kernel::KernelSupport;
 use crate::layout::Layout;
@@ -60,6 +61,9 @@ pub struct Report {
     pub kernel: KernelSupport,
     /// The compression an install would use (None when impossible).
     pub compression: Option<String>,
+    /// The `[boot] drivers` an install would write (empty: every storage
+    /// driver goes into the mini initramfs).
+    pub drivers: Vec<String>,
     /// Every check, in order.
     pub checks: Vec<Check>,
 }
@@ -230,6 +234,7 @@ pub fn checks(det: &Detection, plan: &anyhow::Result<Plan>) -> Vec<Check> {
         // Entries and space do not matter on a refused layout.
         return v;
     }
+    v.push(drivers_check(det));
     v.push(match (det.entry(), plan) {
         (_, Err(e)) => check("boot-entry", Status::Fail, format!("{e:#}")),
         (Some(e), Ok(_)) => check("boot-entry", Status::Pass, e.path.clone()),
@@ -313,6 +318,24 @@ pub fn checks(det: &Detection, plan: &anyhow::Result<Plan>) -> Vec<Check> {
     v
 }
 
+/// The `drivers` check: what goes into the mini initramfs; fails when
+/// `--drivers auto` found no device or the config names a non-module.
+fn drivers_check(det: &Detection) -> Check {
+    let d = &det.config.boot.drivers;
+    let text = drivers::describe(d, &det.drivers);
+    let bad: Vec<&String> = d.iter().filter(|n| !drivers::valid_name(n)).collect();
+    match &det.drivers {
+        Origin::Failed(_) => check("drivers", Status::Fail, text),
+        _ if !bad.is_empty() => check(
+            "drivers",
+            Status::Fail,
+            format!("[boot] drivers: not kernel module names: {bad:?}"),
+        ),
+        Origin::Detected(_) if d.is_empty() => check("drivers", Status::Warn, text),
+        _ => check("drivers", Status::Pass, text),
+    }
+}
+
 /// The mount points an install writes to: `$BOOT` and the boot filesystem.
 pub fn boot_mounts(det: &Detection) -> Vec<String> {
     let mut v = vec![det.boot_root.mount.clone()];
@@ -339,6 +362,7 @@ pub fn report(det: &Detection) -> Report {
             .as_ref()
             .ok()
             .map(|c| c.algorithm.as_str().to_string()),
+        drivers: det.config.boot.drivers.clone(),
         checks,
     }
 }

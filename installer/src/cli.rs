@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use clap::{ArgGroup, CommandFactory, Parser};
 use initoverlayfs::config::{Compression, InitMode};
 
+use crate::drivers::DriversArg;
+
 /// Install initoverlayfs for a kernel: detect the layout, check the kernel,
 /// build the erofs image and the mini initramfs, and point the boot entry at
 /// them, keeping a fallback entry and rollback copies.
@@ -16,6 +18,7 @@ use initoverlayfs::config::{Compression, InitMode};
     group(ArgGroup::new("mode").args(["check", "rollback", "list_rollbacks"]).multiple(false)),
     after_help = "Exit status: 0 success (or compatible), 1 incompatible or failed, 2 usage error.\n\
                   Examples:\n  initoverlayfs-install --check\n  initoverlayfs-install -y\n  \
+                  initoverlayfs-install --drivers auto -y\n  \
                   initoverlayfs-install --rollback\n  initoverlayfs-install --root /mnt/image --kver 6.8.5-301.fc40.x86_64 -y"
 )]
 pub struct Cli {
@@ -51,6 +54,14 @@ pub struct Cli {
     #[arg(long, value_name = "MODE", value_parser = parse_mode, conflicts_with_all = ["check", "rollback", "list_rollbacks"])]
     pub init_mode: Option<InitMode>,
 
+    /// Kernel modules the boot filesystem's disk needs ([boot] drivers): the
+    /// mini initramfs gets only these. `auto` detects them on the running
+    /// system (from /sys; not with --root), `all` names none (every storage
+    /// driver goes in), or a list such as `virtio_blk` or `ahci,sd_mod`
+    /// [default: keep what /etc/initoverlayfs.conf says].
+    #[arg(long, value_name = "SPEC", value_parser = parse_drivers, conflicts_with_all = ["rollback", "list_rollbacks"])]
+    pub drivers: Option<DriversArg>,
+
     /// Stream the builders' output.
     #[arg(short = 'v', long)]
     pub verbose: bool,
@@ -71,6 +82,10 @@ pub struct Cli {
     /// List the rollback generations (id, date, kernel, files).
     #[arg(long)]
     pub list_rollbacks: bool,
+}
+
+fn parse_drivers(s: &str) -> Result<DriversArg, String> {
+    s.parse().map_err(|e: anyhow::Error| format!("{e:#}"))
 }
 
 fn parse_mode(s: &str) -> Result<InitMode, String> {
@@ -144,5 +159,25 @@ mod tests {
         assert!(Cli::try_parse_from(["x", "--check", "--rollback"]).is_err());
         assert!(Cli::try_parse_from(["x", "--compression", "brotli"]).is_err());
         command().debug_assert();
+    }
+
+    #[test]
+    fn parses_drivers() {
+        let c = Cli::try_parse_from(["x", "--drivers", "auto"]).unwrap();
+        assert_eq!(c.drivers, Some(DriversArg::Auto));
+        let c = Cli::try_parse_from(["x", "--drivers", "all", "--dry-run"]).unwrap();
+        assert_eq!(c.drivers, Some(DriversArg::All));
+        let c = Cli::try_parse_from(["x", "--check", "--drivers=ahci,sd_mod"]).unwrap();
+        assert_eq!(
+            c.drivers,
+            Some(DriversArg::List(vec!["ahci".into(), "sd_mod".into()]))
+        );
+        assert_eq!(Cli::try_parse_from(["x"]).unwrap().drivers, None);
+        let err = Cli::try_parse_from(["x", "--drivers", "virtio blk"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not a kernel module name"), "{err}");
+        assert!(Cli::try_parse_from(["x", "--drivers"]).is_err());
+        assert!(Cli::try_parse_from(["x", "--rollback", "--drivers", "all"]).is_err());
     }
 }

@@ -134,7 +134,8 @@ fn merge(base: &mut toml::Table, over: &toml::Table) {
 }
 
 /// The config to write: `detected` with the existing file's explicit
-/// settings over it, and this run's command-line choices over both.
+/// settings over it, and this run's command-line choices over both
+/// (`cli_drivers`: the resolved `--drivers` list, empty for `all`).
 ///
 /// Errors: the merged result does not fit the contract.
 pub fn merged(
@@ -142,6 +143,7 @@ pub fn merged(
     existing: &Existing,
     cli_compression: Option<Compression>,
     cli_mode: Option<InitMode>,
+    cli_drivers: Option<&[String]>,
 ) -> Result<Config> {
     let mut table = toml::Table::try_from(detected).context("cannot serialize config")?;
     merge(&mut table, &existing.explicit);
@@ -153,6 +155,9 @@ pub fn merged(
     }
     if let Some(m) = cli_mode {
         cfg.init.mode = m;
+    }
+    if let Some(d) = cli_drivers {
+        cfg.boot.drivers = d.to_vec();
     }
     Ok(cfg)
 }
@@ -181,7 +186,7 @@ mod tests {
             upstream: true,
             dropped,
         };
-        let cfg = merged(&Config::default(), &ex, None, None).unwrap();
+        let cfg = merged(&Config::default(), &ex, None, None, None).unwrap();
         assert_eq!(
             cfg.boot.bootfs.as_deref(),
             Some("UUID=1a3a6db4-a7c2-43e5-bed5-9385f26c68ff")
@@ -208,14 +213,34 @@ mod tests {
             explicit,
             ..Default::default()
         };
-        let c = merged(&det, &ex, None, None).unwrap();
+        let c = merged(&det, &ex, None, None, None).unwrap();
         assert_eq!(c.image.compression.algorithm, Algorithm::Lz4);
         assert_eq!(c.rollback.keep, 5);
         assert_eq!(c.boot.bootfs.as_deref(), Some("UUID=detected"));
         assert!(is_explicit(&ex, "image", "compression"));
         assert!(!is_explicit(&ex, "boot", "bootfs"));
-        let c = merged(&det, &ex, "none".parse().ok(), Some(InitMode::Pid1)).unwrap();
+        let c = merged(&det, &ex, "none".parse().ok(), Some(InitMode::Pid1), None).unwrap();
         assert_eq!(c.image.compression.algorithm, Algorithm::None);
         assert_eq!(c.init.mode, InitMode::Pid1);
+    }
+
+    #[test]
+    fn drivers_persist_unless_the_command_line_says_otherwise() {
+        let ex = Existing {
+            explicit: "[boot]\ndrivers = [\"virtio_blk\"]\n".parse().unwrap(),
+            ..Default::default()
+        };
+        let det = Config::default();
+        assert_eq!(
+            merged(&det, &ex, None, None, None).unwrap().boot.drivers,
+            ["virtio_blk"]
+        );
+        assert!(is_explicit(&ex, "boot", "drivers"));
+        let named = ["ahci".to_string(), "sd_mod".to_string()];
+        let c = merged(&det, &ex, None, None, Some(&named)).unwrap();
+        assert_eq!(c.boot.drivers, named);
+        let c = merged(&det, &ex, None, None, Some(&[])).unwrap();
+        assert!(c.boot.drivers.is_empty());
+        assert!(!c.to_toml_string().unwrap().contains("drivers"));
     }
 }

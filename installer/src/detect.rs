@@ -5,6 +5,7 @@ use anyhow::{Context, Result};
 use initoverlayfs::config::{Compression, Config, InitMode};
 
 use crate::conf::{self, Existing};
+use crate::drivers::{self, DriversArg, Origin};
 use crate::entries::{self, EntryFile};
 use crate::initramfs::{self, CurrentInitrd};
 use crate::kernel::{self, KernelSupport};
@@ -35,6 +36,8 @@ pub struct Detection {
     pub existing: Existing,
     /// The config an install would write.
     pub config: Config,
+    /// Where `config.boot.drivers` came from (`--drivers`, the file, auto).
+    pub drivers: Origin,
     /// Kernel support.
     pub kernel: KernelSupport,
     /// Build tools.
@@ -85,16 +88,19 @@ pub fn entry_token(target: &Target, os: &OsRelease) -> Result<Option<String>> {
 }
 
 /// Detects everything about `target` for `kver` (None: default kver).
-/// `wanted`/`mode` are the command line's compression and init mode.
+/// `wanted`/`mode`/`drivers_arg` are the command line's compression, init
+/// mode and `--drivers`.
 ///
 /// Errors: unreadable/garbled fstab, mountinfo, BLS entry or config file,
-/// or no kernel release to install for.
+/// no kernel release to install for, or `--drivers auto` offline.
 pub fn detect(
     target: &Target,
     kver_arg: Option<&str>,
     wanted: Option<Compression>,
     mode: Option<InitMode>,
+    drivers_arg: Option<&DriversArg>,
 ) -> Result<Detection> {
+    drivers::refuse_offline_auto(drivers_arg, target)?;
     let kver = kver::resolve(target, kver_arg)?;
     let os = OsRelease::parse(
         &target
@@ -112,7 +118,7 @@ pub fn detect(
         .with_context(|| format!("cannot read the kernel config of {kver}"))?;
 
     // What the file and the command line say, before detection fills the rest.
-    let base = conf::merged(&Config::default(), &existing, None, mode)?;
+    let base = conf::merged(&Config::default(), &existing, None, mode, None)?;
     let tools = tools::detect(target, &base);
     let explicit_comp = wanted.or_else(|| {
         conf::is_explicit(&existing, "image", "compression").then_some(base.image.compression)
@@ -139,7 +145,13 @@ pub fn detect(
     if let Ok(c) = &compression {
         detected.image.compression = *c;
     }
-    let config = conf::merged(&detected, &existing, wanted, mode)?;
+    let (cli_drivers, drivers) = drivers::resolve(
+        drivers_arg,
+        target,
+        layout.boot.as_ref(),
+        conf::is_explicit(&existing, "boot", "drivers"),
+    )?;
+    let config = conf::merged(&detected, &existing, wanted, mode, cli_drivers.as_deref())?;
 
     let entry = entries::find_for_kver(&entries, &kver);
     let initrd = initramfs::discover(target, &boot_root, entry, token.as_deref(), &kver);
@@ -154,6 +166,7 @@ pub fn detect(
         token,
         existing,
         config,
+        drivers,
         kernel,
         tools,
         compression,

@@ -27,6 +27,7 @@ use crate::check::{self, Status};
 use crate::cli::Cli;
 use crate::crash::point;
 use crate::detect::{self, Detection};
+use crate::drivers;
 use crate::interactive;
 use crate::lock::Lock;
 use crate::plan::{self, Plan};
@@ -55,12 +56,19 @@ pub struct Outcome {
 /// Runs an install (the default mode).
 pub fn run(cli: &Cli) -> Result<ExitCode> {
     let target = Target::new(cli.root.as_deref())?;
+    drivers::refuse_offline_auto(cli.drivers.as_ref(), &target)?;
     let _lock = if cli.dry_run {
         None
     } else {
         Some(Lock::acquire(&target.path(LOCK_PATH))?)
     };
-    let mut det = detect::detect(&target, cli.kver.as_deref(), cli.compression, cli.init_mode)?;
+    let mut det = detect::detect(
+        &target,
+        cli.kver.as_deref(),
+        cli.compression,
+        cli.init_mode,
+        cli.drivers.as_ref(),
+    )?;
     let report = check::report(&det);
     let ask = interactive::enabled(cli.yes) && !cli.dry_run;
     if ask {
@@ -353,6 +361,10 @@ fn print_plan(det: &Detection, plan: &Plan, original: Option<&Path>) {
         "  build {} (erofs image) and {} (mini initramfs)",
         plan.image, plan.mini
     );
+    println!(
+        "  mini initramfs drivers: {}",
+        drivers::describe(&det.config.boot.drivers, &det.drivers)
+    );
     if let (Some(fb), Some(o)) = (&plan.fallback, original) {
         println!(
             "  copy the original initramfs {} to {fb}",
@@ -395,6 +407,10 @@ fn print_summary(det: &Detection, plan: &Plan, o: &Outcome, pruned: &[u64], root
         human(o.image_bytes),
         det.config.image.compression,
         human(o.full_bytes)
+    );
+    println!(
+        "  mini initramfs drivers: {}",
+        drivers::describe(&det.config.boot.drivers, &det.drivers)
     );
     if let Some((p, _)) = &plan.fallback_entry {
         println!("  fallback boot entry: {p}");

@@ -12,6 +12,7 @@ pub mod compression;
 pub mod conf;
 pub mod crash;
 pub mod detect;
+pub mod drivers;
 pub mod entries;
 pub mod fstab;
 pub mod initramfs;
