@@ -96,3 +96,31 @@ fn check_returns_255() {
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "255\n");
 }
+
+/// `[boot] drivers` as the installer writes it (Config's serializer), read
+/// with the module's array reader; the other keys still read as before.
+#[test]
+fn reads_the_drivers_list_the_installer_writes() {
+    let mut cfg = initoverlayfs::config::Config::default();
+    cfg.boot.bootfs = Some("UUID=1a3a6db4-a7c2-43e5-bed5-9385f26c68ff".into());
+    cfg.boot.drivers = vec!["virtio_pci".into(), "virtio-blk".into(), "sd_mod".into()];
+    let script = "initoverlayfs_conf_list boot drivers; echo \"bootfs=$(initoverlayfs_conf_get boot bootfs)\"";
+    assert_eq!(
+        module_sh(Some(&cfg.to_toml_string().unwrap()), script),
+        "virtio_pci\nvirtio-blk\nsd_mod\nbootfs=UUID=1a3a6db4-a7c2-43e5-bed5-9385f26c68ff\n"
+    );
+    // No drivers: nothing, so the module installs every storage driver.
+    cfg.boot.drivers.clear();
+    assert_eq!(
+        module_sh(Some(&cfg.to_toml_string().unwrap()), script),
+        "bootfs=UUID=1a3a6db4-a7c2-43e5-bed5-9385f26c68ff\n"
+    );
+    // Another section's array of the same name is not [boot]'s.
+    assert_eq!(
+        module_sh(
+            Some("[image]\ndrivers = [\"no\"]\n"),
+            "initoverlayfs_conf_list boot drivers"
+        ),
+        ""
+    );
+}
