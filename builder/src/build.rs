@@ -62,8 +62,11 @@ pub fn build(req: &BuildRequest) -> Result<BuildReport> {
             compression: &compression,
             refuse_our_module: true,
         };
-        image_bytes = if chroot::is_live(root) {
-            // The host's mkfs.erofs can write next to image_out directly.
+        image_bytes = if chroot::is_live(root)
+            || (req.image_out.starts_with(root) && resolves_inside(req.image_out, root))
+        {
+            // mkfs.erofs (the host's, or the root's seeing the same /boot)
+            // writes next to image_out: no second copy of the image.
             let tmp = fsutil::temp_next_to(req.image_out)?;
             image::make_image(&job, &full, work.path(), tmp.path())?;
             fsutil::persist(tmp, req.image_out)?
@@ -81,4 +84,14 @@ pub fn build(req: &BuildRequest) -> Result<BuildReport> {
         initrd_bytes,
         compression,
     })
+}
+
+/// Whether `path`'s directory is inside `root` once symlinks are resolved
+/// (so a chrooted tool and the host name the same file). False when either
+/// cannot be resolved.
+fn resolves_inside(path: &std::path::Path, root: &std::path::Path) -> bool {
+    match (fsutil::parent_dir(path).canonicalize(), root.canonicalize()) {
+        (Ok(dir), Ok(root)) => dir.starts_with(root),
+        _ => false,
+    }
 }

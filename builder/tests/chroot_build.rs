@@ -98,6 +98,29 @@ fn build_in_an_offline_root() {
     // The work directory in the root's /var/tmp is gone.
     assert_eq!(fs::read_dir(root.join("var/tmp")).unwrap().count(), 0);
 
+    // An image_out inside the root (its /boot, as the installer asks):
+    // mkfs.erofs writes it in place; the same bytes (reproducible), no
+    // temporary file left next to it.
+    let boot = root.join("boot");
+    fs::create_dir_all(&boot).unwrap();
+    let in_root = boot.join("initoverlayfs-6.1.0-test.img");
+    build(&BuildRequest {
+        image_out: &in_root,
+        initrd_out: &boot.join("initrd.img"),
+        ..req
+    })
+    .unwrap();
+    assert_eq!(
+        fs::read(&in_root).unwrap(),
+        fs::read(out.join("image.erofs")).unwrap()
+    );
+    let mut names: Vec<String> = fs::read_dir(&boot)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["initoverlayfs-6.1.0-test.img", "initrd.img"]);
+
     let mnt = tmp.path().join("mnt");
     fs::create_dir_all(&mnt).unwrap();
     let shown = Command::new("unshare")
