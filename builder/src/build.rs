@@ -4,7 +4,9 @@ use anyhow::{bail, Context, Result};
 
 use crate::chroot::{self, BindMounts};
 use crate::image::{self, ImageJob};
-use crate::{dracut, erofs, fsutil, BuildReport, BuildRequest};
+use std::time::Instant;
+
+use crate::{dracut, erofs, fsutil, BuildReport, BuildRequest, StepTimes};
 
 /// Builds the erofs image and the mini initramfs for `req.kver`.
 ///
@@ -52,9 +54,12 @@ pub fn build(req: &BuildRequest) -> Result<BuildReport> {
 
     let full_bytes;
     let image_bytes;
+    let mut times = StepTimes::default();
     {
         let _mounts = BindMounts::new(root)?;
+        let t = Instant::now();
         dracut::run_builds(root, &req.config.build, req.kver, &full, &mini, req.verbose)?;
+        times.builders = t.elapsed().as_secs_f64();
         full_bytes = std::fs::metadata(&full)?.len();
         let job = ImageJob {
             root,
@@ -68,21 +73,30 @@ pub fn build(req: &BuildRequest) -> Result<BuildReport> {
             // mkfs.erofs (the host's, or the root's seeing the same /boot)
             // writes next to image_out: no second copy of the image.
             let tmp = fsutil::temp_next_to(req.image_out)?;
-            image::make_image(&job, &full, work.path(), tmp.path())?;
-            fsutil::persist(tmp, req.image_out)?
+            image::make_image(&job, &full, work.path(), tmp.path(), &mut times)?;
+            let t = Instant::now();
+            let bytes = fsutil::persist(tmp, req.image_out)?;
+            times.install = t.elapsed().as_secs_f64();
+            bytes
         } else {
             // The root's mkfs.erofs writes inside the root; then copy out.
             let staged = work.path().join("image.erofs");
-            image::make_image(&job, &full, work.path(), &staged)?;
-            fsutil::copy_durable(&staged, req.image_out)?
+            image::make_image(&job, &full, work.path(), &staged, &mut times)?;
+            let t = Instant::now();
+            let bytes = fsutil::copy_durable(&staged, req.image_out)?;
+            times.install = t.elapsed().as_secs_f64();
+            bytes
         };
     }
+    let t = Instant::now();
     let initrd_bytes = fsutil::copy_durable(&mini, req.initrd_out)?;
+    times.install += t.elapsed().as_secs_f64();
     Ok(BuildReport {
         full_initramfs_bytes: full_bytes,
         image_bytes,
         initrd_bytes,
         compression,
+        times,
     })
 }
 

@@ -171,11 +171,11 @@ pub fn reproducible_args(uuid: &str) -> Vec<String> {
 }
 
 /// Runs `mkfs.erofs` inside `root` on `tree` writing `out` (both host paths
-/// below `root`), then `fsck.erofs` on it when that tool exists. `epoch`
-/// (seconds) is the image build time: pass the newest mtime in the tree.
+/// below `root`); verify it with [`fsck_in`] afterwards. `epoch` (seconds)
+/// is the image build time: pass the newest mtime in the tree.
 ///
-/// Errors: the compression is not offered, or mkfs/fsck fail (with their
-/// command line and stderr).
+/// Errors: the compression is not offered, or mkfs fails (with its command
+/// line and stderr).
 pub fn mkfs_in(
     root: &Path,
     mkfs: &MkfsErofs,
@@ -194,8 +194,7 @@ pub fn mkfs_in(
     }
     cmd.arg(chroot::inside(root, out)?)
         .arg(chroot::inside(root, tree)?);
-    cmd.run().context("mkfs.erofs failed")?;
-    fsck_in(root, out)
+    cmd.run().context("mkfs.erofs failed")
 }
 
 /// Verifies `image` (host path below `root`) with `fsck.erofs` if installed;

@@ -4,12 +4,13 @@
 
 use std::fs::File;
 use std::path::Path;
+use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use initoverlayfs::config::Compression;
 
 use crate::erofs::{self, MkfsErofs};
-use crate::{extract, fsutil, hashing};
+use crate::{extract, fsutil, hashing, StepTimes};
 
 /// How [`make_image`] runs.
 #[derive(Debug, Clone, Copy)]
@@ -25,14 +26,22 @@ pub struct ImageJob<'a> {
     pub refuse_our_module: bool,
 }
 
-/// Extracts `initramfs` into a private temporary directory below `work`
-/// and runs mkfs.erofs writing `out` (`work` and `out` below `job.root`).
+/// Extracts `initramfs` into a private temporary directory below `work`,
+/// runs mkfs.erofs writing `out` (`work` and `out` below `job.root`) and
+/// fsck.erofs on it, recording each step's seconds in `times`.
 /// The extracted tree is removed afterwards, also on error.
 ///
 /// Errors: unreadable or hostile initramfs (offset + entry named), our
 /// module inside it, or mkfs/fsck failing.
-pub fn make_image(job: &ImageJob, initramfs: &Path, work: &Path, out: &Path) -> Result<()> {
+pub fn make_image(
+    job: &ImageJob,
+    initramfs: &Path,
+    work: &Path,
+    out: &Path,
+    times: &mut StepTimes,
+) -> Result<()> {
     job.mkfs.check(job.compression)?;
+    let t = Instant::now();
     let input =
         File::open(initramfs).with_context(|| format!("cannot open {}", initramfs.display()))?;
     let mut hashing = hashing::HashingReader::new(input);
@@ -43,6 +52,8 @@ pub fn make_image(job: &ImageJob, initramfs: &Path, work: &Path, out: &Path) -> 
     }
     let uuid = hashing::uuid_from_hash(&hashing.hash());
     let epoch = u64::from(ex.stats.max_mtime);
+    times.extract = t.elapsed().as_secs_f64();
+    let t = Instant::now();
     erofs::mkfs_in(
         job.root,
         job.mkfs,
@@ -51,7 +62,12 @@ pub fn make_image(job: &ImageJob, initramfs: &Path, work: &Path, out: &Path) -> 
         job.compression,
         &uuid,
         epoch,
-    )
+    )?;
+    times.mkfs = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    erofs::fsck_in(job.root, out)?;
+    times.fsck = t.elapsed().as_secs_f64();
+    Ok(())
 }
 
 /// `initoverlayfs-builder erofs`: the host's mkfs.erofs turns the
@@ -68,7 +84,13 @@ pub fn initramfs_to_erofs(file: &Path, image: &Path, compression: &Compression) 
         refuse_our_module: false,
     };
     let tmp = fsutil::temp_next_to(image)?;
-    make_image(&job, file, &fsutil::parent_dir(image), tmp.path())?;
+    make_image(
+        &job,
+        file,
+        &fsutil::parent_dir(image),
+        tmp.path(),
+        &mut StepTimes::default(),
+    )?;
     fsutil::persist(tmp, image)
 }
 

@@ -48,7 +48,7 @@ pub struct BuildRequest<'a> {
 }
 
 /// What [`build`] produced.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BuildReport {
     /// Size in bytes of the full (uncompressed) initramfs the image was made from.
     pub full_initramfs_bytes: u64,
@@ -58,6 +58,33 @@ pub struct BuildReport {
     pub initrd_bytes: u64,
     /// The compression the image was built with.
     pub compression: Compression,
+    /// How long each step took.
+    pub times: StepTimes,
+}
+
+/// Wall time of each step of [`build`], in seconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct StepTimes {
+    /// Both `[build]` argvs (full and mini initramfs, run concurrently).
+    pub builders: f64,
+    /// Extracting the full initramfs into a tree.
+    pub extract: f64,
+    /// `mkfs.erofs` of the tree.
+    pub mkfs: f64,
+    /// `fsck.erofs` of the new image (0 when the tool is missing).
+    pub fsck: f64,
+    /// Writing the artefacts to their destinations (copies, fsyncs, renames).
+    pub install: f64,
+}
+
+impl std::fmt::Display for StepTimes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "builders {:.1} s, extract {:.1} s, mkfs.erofs {:.1} s, fsck.erofs {:.1} s, install {:.1} s",
+            self.builders, self.extract, self.mkfs, self.fsck, self.install
+        )
+    }
 }
 
 pub use build::build;

@@ -51,6 +51,8 @@ pub struct Outcome {
     pub image_bytes: u64,
     /// Size of the full initramfs the image holds.
     pub full_bytes: u64,
+    /// Wall time of the build's steps.
+    pub times: initoverlayfs_builder::StepTimes,
 }
 
 /// Runs an install (the default mode).
@@ -307,6 +309,7 @@ fn transaction(
         mini_bytes: report.initrd_bytes,
         image_bytes: report.image_bytes,
         full_bytes: report.full_initramfs_bytes,
+        times: report.times,
     })
 }
 
@@ -408,6 +411,7 @@ fn print_summary(det: &Detection, plan: &Plan, o: &Outcome, pruned: &[u64], root
         det.config.image.compression,
         human(o.full_bytes)
     );
+    println!("  build steps: {}", o.times);
     println!(
         "  mini initramfs drivers: {}",
         drivers::describe(&det.config.boot.drivers, &det.drivers)
