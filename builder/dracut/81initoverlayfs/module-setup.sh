@@ -47,10 +47,10 @@ check() {
 depends() {
     if [[ $(initoverlayfs_mode) == systemd ]]; then
         # systemd as pid 1, udev (initoverlayfs triggers the storage
-        # subsystems; udevd loads their drivers), systemd-modules-load for its
-        # modules-load.d file (only a marker: our units do not start it), and
-        # journald so the mini phase's log survives the switch.
-        echo systemd udev-rules systemd-modules-load systemd-journald
+        # subsystems; udevd loads their drivers) and journald so the mini
+        # phase's log survives the switch. No systemd-modules-load:
+        # initoverlayfs loads its modules itself.
+        echo systemd udev-rules systemd-journald
     fi
     return 0
 }
