@@ -195,9 +195,13 @@ pub fn run(cli: &Cli, mode: &Mode) -> Result<()> {
             info!("modules requested: {}", names.join(" "));
             if udev {
                 udevadm.trigger_storage();
-            } else {
+            } else if config.boot.drivers.is_empty() {
                 let n = coldplug.pass();
                 info!("coldplug: {n} modaliases");
+            } else {
+                // The named drivers normally bring up the disk; coldplug
+                // only if it has not appeared at the first look (below).
+                info!("coldplug: only if the boot device is missing ([boot] drivers named)");
             }
             Ok(())
         })?;

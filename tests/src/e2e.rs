@@ -29,12 +29,18 @@ pub const LIVE_INSTALL_TIMEOUT: Duration = Duration::from_secs(1800);
 /// The start of the boot program's error line on the console.
 pub const INIT_ERROR: &str = "initoverlayfs: error";
 
-/// The one-shot action of step 1: check, then install live, reporting both.
+/// The one-shot action of step 1: check, then install live with the
+/// bootfs disk's drivers detected from /sys (dracut's hostonly, for the mini
+/// initramfs), reporting both.
 const LIVE_INSTALL_ACTION: &str = r#"echo "== initoverlayfs-install --check --json"
 initoverlayfs-install --check --json
 echo "VM-CHECK-RC=$?"
-echo "== initoverlayfs-install -y"
-initoverlayfs-install -y"#;
+echo "== initoverlayfs-install --drivers auto -y"
+initoverlayfs-install --drivers auto -y"#;
+
+/// What the fedora pid1 offline install names as the bootfs disk's drivers:
+/// the guest's virtio disk (virtio_pci is a module in Debian's kernel).
+const OFFLINE_DRIVERS: &str = "virtio_pci,virtio_blk";
 
 /// The one-shot action of step 3: live rollback.
 const LIVE_ROLLBACK_ACTION: &str = r#"echo "== initoverlayfs-install --rollback -y"
@@ -220,12 +226,15 @@ fn offline_install_and_boot(
     img: &Image,
     name: &str,
     mode: &str,
+    extra: &[&str],
     rec: &mut RunRecord,
 ) -> Result<PathBuf> {
     let s = img.scenario;
     let disk = h.copy(img, name)?;
     install_project(h, &disk, &s, name)?;
-    let secs = offline(h, &disk, &s, name, &["--init-mode", mode, "-y"])?;
+    let mut args = vec!["--init-mode", mode, "-y"];
+    args.extend(extra);
+    let secs = offline(h, &disk, &s, name, &args)?;
     rec.offline_install_seconds
         .push((format!("{} {mode}", s.name), secs));
     if rec.sizes.mini_initramfs.is_none() {
@@ -322,8 +331,17 @@ fn live(h: &mut Harness, img: &Image, rec: &mut RunRecord) -> Result<()> {
     );
     {
         let g = h.mount(&disk, &FEDORA, "fedora-live")?;
-        let (_, _, size) = image_of(g.root(), &img.kver)?;
+        let (cfg, _, size) = image_of(g.root(), &img.kver)?;
         rec.sizes.erofs_image = Some(size);
+        // --drivers auto walked /sys from /dev/vda2: the virtio disk's
+        // driver (and its PCI transport's) must be what the config names.
+        ensure!(
+            cfg.boot.drivers.iter().any(|d| d == "virtio_blk"),
+            b1.failure(&format!(
+                "--drivers auto did not find virtio_blk for /boot (config: {:?})",
+                cfg.boot.drivers
+            ))
+        );
         guest::set_action(g.root(), LIVE_ROLLBACK_ACTION)?;
     }
 
@@ -426,7 +444,26 @@ fn failure_path(
 /// Step 4 (+5) for fedora in pid1 mode: offline install from the host, boot
 /// through initoverlayfs, then the failure path.
 fn offline_fedora_pid1(h: &mut Harness, fedora: &Image, rec: &mut RunRecord) -> Result<()> {
-    let fd = offline_install_and_boot(h, fedora, "fedora-4-offline-pid1", "pid1", rec)?;
+    let fd = offline_install_and_boot(
+        h,
+        fedora,
+        "fedora-4-offline-pid1",
+        "pid1",
+        &["--drivers", OFFLINE_DRIVERS],
+        rec,
+    )?;
+    // The named drivers reached the boot: loaded up front, coldplug held back.
+    let b = rec.boots.last().expect("just booted");
+    let lines = init_lines(b);
+    ensure!(
+        lines
+            .iter()
+            .any(|l| l.contains("modules requested:") && l.contains("virtio_blk"))
+            && lines.iter().any(|l| l.contains("coldplug: only if")),
+        b.failure(&format!(
+            "the pid1 boot did not load [boot] drivers first; its lines: {lines:#?}"
+        ))
+    );
     failure_path(h, &fd, &FEDORA, &fedora.kver, "fedora-5", rec)
 }
 
@@ -434,7 +471,7 @@ fn offline_fedora_pid1(h: &mut Harness, fedora: &Image, rec: &mut RunRecord) -> 
 /// boot through initoverlayfs, offline rollback on a copy and a plain boot,
 /// then the failure path.
 fn offline_centos_systemd(h: &mut Harness, centos: &Image, rec: &mut RunRecord) -> Result<()> {
-    let cd = offline_install_and_boot(h, centos, "centos-4-offline-systemd", "systemd", rec)?;
+    let cd = offline_install_and_boot(h, centos, "centos-4-offline-systemd", "systemd", &[], rec)?;
     let rd = h.run_dir.join("centos-4-offline-rollback.raw");
     crate::image::copy_sparse(&cd, &rd)?;
     offline(
@@ -528,7 +565,7 @@ pub fn demo(h: &mut Harness, rec: &mut RunRecord) -> Result<()> {
     let mut failures = Vec::new();
     for mode in ["systemd", "pid1"] {
         let name = format!("fedora-offline-{mode}");
-        if let Err(e) = offline_install_and_boot(h, &fedora, &name, mode, rec) {
+        if let Err(e) = offline_install_and_boot(h, &fedora, &name, mode, &[], rec) {
             eprintln!("demo: {name}: FAILED: {e:#}");
             failures.push(format!("{name}: {e:#}"));
         }
