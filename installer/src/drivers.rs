@@ -446,9 +446,8 @@ mod tests {
         assert_eq!(mods(&s, "/dev/vda"), ["virtio_blk", "virtio_pci"]);
     }
 
-    #[test]
-    fn sata_disk_through_ahci() {
-        let s = FakeSys::new();
+    /// A SATA disk sda (partition sda1) on an AHCI controller.
+    fn sata(s: &FakeSys) -> &FakeSys {
         let scsi = "pci0000:00/0000:00:1f.2/ata1/host0/target0:0:0/0:0:0:0";
         s.driver(
             "devices/pci0000:00/0000:00:1f.2",
@@ -460,7 +459,13 @@ mod tests {
         .dir("devices/pci0000:00/0000:00:1f.2/ata1/host0/scsi_host/host0")
         .driver(&format!("devices/{scsi}"), "scsi", "sd", Some("sd_mod"))
         .block(&format!("{scsi}/block/sda"))
-        .partition(&format!("{scsi}/block/sda/sda1"));
+        .partition(&format!("{scsi}/block/sda/sda1"))
+    }
+
+    #[test]
+    fn sata_disk_through_ahci() {
+        let s = FakeSys::new();
+        sata(&s);
         assert_eq!(mods(&s, "/dev/sda1"), ["sd_mod", "ahci"]);
     }
 
@@ -545,18 +550,9 @@ mod tests {
     fn btrfs_members_and_builtin_drivers() {
         let s = FakeSys::new();
         virtio(&s);
-        let scsi = "pci0000:00/0000:00:1f.2/ata1/host0/target0:0:0/0:0:0:0";
-        s.driver(
-            "devices/pci0000:00/0000:00:1f.2",
-            "pci",
-            "ahci",
-            Some("ahci"),
-        )
-        .driver(&format!("devices/{scsi}"), "scsi", "sd", Some("sd_mod"))
-        .block(&format!("{scsi}/block/sda"))
-        .partition(&format!("{scsi}/block/sda/sda1"))
-        .link("fs/btrfs/f00/devices/vda2", "class/block/vda2")
-        .link("fs/btrfs/f00/devices/sda1", "class/block/sda1");
+        sata(&s)
+            .link("fs/btrfs/f00/devices/vda2", "class/block/vda2")
+            .link("fs/btrfs/f00/devices/sda1", "class/block/sda1");
         let b = FsInfo {
             source: "UUID=f00".into(),
             fstype: "btrfs".into(),
