@@ -9,7 +9,7 @@
 
 use std::cmp::Ordering;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 
 /// One entry (`loader/entries/ID.conf`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -33,6 +33,23 @@ pub struct Entry {
     pub options: String,
     /// Other keys in order (`grub_users`, `grub_arg`, `grub_class`, …).
     pub other: Vec<(String, String)>,
+}
+
+impl Entry {
+    /// Total size in bytes of the entry's `initrd` files, found under
+    /// `boot` (the host path of the filesystem holding the entry).
+    ///
+    /// Errors: an initrd file is missing.
+    pub fn initrd_bytes(&self, boot: &std::path::Path) -> Result<u64> {
+        let mut n = 0;
+        for i in &self.initrd {
+            let p = boot.join(i.trim_start_matches('/'));
+            n += std::fs::metadata(&p)
+                .with_context(|| format!("cannot stat the initrd {}", p.display()))?
+                .len();
+        }
+        Ok(n)
+    }
 }
 
 /// Parses the text of entry file `file_name` (e.g. `abc-6.1.0.conf`).

@@ -123,7 +123,9 @@ pub fn snapshot_diff(a: &BTreeMap<String, String>, b: &BTreeMap<String, String>)
 
 /// The guest's config (`/etc/initoverlayfs.conf`) and the host path of the
 /// erofs image it names, with the image's size.
-fn image_of(root: &Path, kver: &str) -> Result<(Config, PathBuf, u64)> {
+///
+/// Errors: the config is unreadable or the image missing.
+pub fn image_of(root: &Path, kver: &str) -> Result<(Config, PathBuf, u64)> {
     let cfg = Config::load(&root.join(CONFIG_PATH))?;
     let img = root.join("boot").join(cfg.image.path_for(kver));
     let size = std::fs::metadata(&img)
@@ -198,18 +200,8 @@ fn assert_plain(b: &Boot) -> Result<()> {
 pub fn measure_sizes(h: &Harness, disk: &Path, s: &Scenario, kver: &str) -> Result<Sizes> {
     let g = h.mount(disk, s, "measure")?;
     let menu = crate::bootloader::read_menu(&g.boot())?;
-    let initrd_bytes = |e: &crate::bls::Entry| -> Result<u64> {
-        let mut n = 0;
-        for i in &e.initrd {
-            let p = g.boot().join(i.trim_start_matches('/'));
-            n += std::fs::metadata(&p)
-                .with_context(|| format!("cannot stat {}", p.display()))?
-                .len();
-        }
-        Ok(n)
-    };
-    let mini = initrd_bytes(menu.pick(&Choice::Default)?)?;
-    let full = initrd_bytes(menu.pick(&Choice::Fallback)?)?;
+    let mini = menu.pick(&Choice::Default)?.initrd_bytes(&g.boot())?;
+    let full = menu.pick(&Choice::Fallback)?.initrd_bytes(&g.boot())?;
     let (_, _, image) = image_of(g.root(), kver)?;
     Ok(Sizes {
         full_initramfs: Some(full),

@@ -188,26 +188,13 @@ pub fn build(
                 bail!("{name}: initoverlayfs-install failed ({})", out.status);
             }
             build.seconds = Some(secs);
-            let cfg = Config::load(&cfg)?;
-            let image = g.boot().join(cfg.image.path_for(kver));
-            build.erofs_image_bytes = Some(
-                std::fs::metadata(&image)
-                    .with_context(|| format!("no erofs image {}", image.display()))?
-                    .len(),
-            );
+            build.erofs_image_bytes = Some(crate::e2e::image_of(root, kver)?.2);
             // The distro's entry by id: the harness's menu order puts the
             // `~without-initoverlayfs` fallback first (plain byte order of
             // ids), systemd-boot and grub sort `~` lower.
             let menu = bootloader::read_menu(&g.boot())?;
             let entry = menu.pick(&bootloader::Choice::Id(entry_id.clone()))?;
-            let mut mini = 0;
-            for i in &entry.initrd {
-                let p = g.boot().join(i.trim_start_matches('/'));
-                mini += std::fs::metadata(&p)
-                    .with_context(|| format!("no {}", p.display()))?
-                    .len();
-            }
-            build.mini_initramfs_bytes = Some(mini);
+            build.mini_initramfs_bytes = Some(entry.initrd_bytes(&g.boot())?);
         }
     }
     drop(g);
