@@ -4,9 +4,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::chroot::{self, BindMounts};
 use crate::image::{self, ImageJob};
-use std::time::Instant;
-
-use crate::{dracut, erofs, fsutil, BuildReport, BuildRequest, StepTimes};
+use crate::{dracut, erofs, fsutil, timed, BuildReport, BuildRequest, StepTimes};
 
 /// Builds the erofs image and the mini initramfs for `req.kver`.
 ///
@@ -57,9 +55,9 @@ pub fn build(req: &BuildRequest) -> Result<BuildReport> {
     let mut times = StepTimes::default();
     {
         let _mounts = BindMounts::new(root)?;
-        let t = Instant::now();
-        dracut::run_builds(root, &req.config.build, req.kver, &full, &mini, req.verbose)?;
-        times.builders = t.elapsed().as_secs_f64();
+        timed(&mut times.builders, || {
+            dracut::run_builds(root, &req.config.build, req.kver, &full, &mini, req.verbose)
+        })?;
         full_bytes = std::fs::metadata(&full)?.len();
         let job = ImageJob {
             root,
@@ -74,23 +72,19 @@ pub fn build(req: &BuildRequest) -> Result<BuildReport> {
             // writes next to image_out: no second copy of the image.
             let tmp = fsutil::temp_next_to(req.image_out)?;
             image::make_image(&job, &full, work.path(), tmp.path(), &mut times)?;
-            let t = Instant::now();
-            let bytes = fsutil::persist(tmp, req.image_out)?;
-            times.install = t.elapsed().as_secs_f64();
-            bytes
+            timed(&mut times.install, || fsutil::persist(tmp, req.image_out))?
         } else {
             // The root's mkfs.erofs writes inside the root; then copy out.
             let staged = work.path().join("image.erofs");
             image::make_image(&job, &full, work.path(), &staged, &mut times)?;
-            let t = Instant::now();
-            let bytes = fsutil::copy_durable(&staged, req.image_out)?;
-            times.install = t.elapsed().as_secs_f64();
-            bytes
+            timed(&mut times.install, || {
+                fsutil::copy_durable(&staged, req.image_out)
+            })?
         };
     }
-    let t = Instant::now();
-    let initrd_bytes = fsutil::copy_durable(&mini, req.initrd_out)?;
-    times.install += t.elapsed().as_secs_f64();
+    let initrd_bytes = timed(&mut times.install, || {
+        fsutil::copy_durable(&mini, req.initrd_out)
+    })?;
     Ok(BuildReport {
         full_initramfs_bytes: full_bytes,
         image_bytes,

@@ -4,13 +4,12 @@
 
 use std::fs::File;
 use std::path::Path;
-use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use initoverlayfs::config::Compression;
 
 use crate::erofs::{self, MkfsErofs};
-use crate::{extract, fsutil, hashing, StepTimes};
+use crate::{extract, fsutil, hashing, timed, StepTimes};
 
 /// How [`make_image`] runs.
 #[derive(Debug, Clone, Copy)]
@@ -41,32 +40,30 @@ pub fn make_image(
     times: &mut StepTimes,
 ) -> Result<()> {
     job.mkfs.check(job.compression)?;
-    let t = Instant::now();
-    let input =
-        File::open(initramfs).with_context(|| format!("cannot open {}", initramfs.display()))?;
-    let mut hashing = hashing::HashingReader::new(input);
-    let ex = extract::extract_to_temp(&mut hashing, work)
-        .with_context(|| format!("cannot extract {}", initramfs.display()))?;
-    if job.refuse_our_module {
-        refuse_looping_image(&ex.tree)?;
-    }
-    let uuid = hashing::uuid_from_hash(&hashing.hash());
+    let (ex, uuid) = timed(&mut times.extract, || -> Result<_> {
+        let input = File::open(initramfs)
+            .with_context(|| format!("cannot open {}", initramfs.display()))?;
+        let mut hashing = hashing::HashingReader::new(input);
+        let ex = extract::extract_to_temp(&mut hashing, work)
+            .with_context(|| format!("cannot extract {}", initramfs.display()))?;
+        if job.refuse_our_module {
+            refuse_looping_image(&ex.tree)?;
+        }
+        Ok((ex, hashing::uuid_from_hash(&hashing.hash())))
+    })?;
     let epoch = u64::from(ex.stats.max_mtime);
-    times.extract = t.elapsed().as_secs_f64();
-    let t = Instant::now();
-    erofs::mkfs_in(
-        job.root,
-        job.mkfs,
-        &ex.tree,
-        out,
-        job.compression,
-        &uuid,
-        epoch,
-    )?;
-    times.mkfs = t.elapsed().as_secs_f64();
-    let t = Instant::now();
-    erofs::fsck_in(job.root, out)?;
-    times.fsck = t.elapsed().as_secs_f64();
+    timed(&mut times.mkfs, || {
+        erofs::mkfs_in(
+            job.root,
+            job.mkfs,
+            &ex.tree,
+            out,
+            job.compression,
+            &uuid,
+            epoch,
+        )
+    })?;
+    timed(&mut times.fsck, || erofs::fsck_in(job.root, out))?;
     Ok(())
 }
 

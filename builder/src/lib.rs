@@ -77,6 +77,14 @@ pub struct StepTimes {
     pub install: f64,
 }
 
+/// Runs `f`, adding its wall time in seconds to `slot`.
+pub(crate) fn timed<T>(slot: &mut f64, f: impl FnOnce() -> T) -> T {
+    let t = std::time::Instant::now();
+    let r = f();
+    *slot += t.elapsed().as_secs_f64();
+    r
+}
+
 impl std::fmt::Display for StepTimes {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
