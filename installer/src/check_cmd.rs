@@ -12,13 +12,7 @@ use crate::target::Target;
 /// Runs `--check`.
 pub fn run(cli: &Cli) -> Result<ExitCode> {
     let target = Target::new(cli.root.as_deref())?;
-    let det = detect::detect(
-        &target,
-        cli.kver.as_deref(),
-        cli.compression,
-        cli.init_mode,
-        cli.drivers.as_ref(),
-    )?;
+    let det = detect::for_cli(&target, cli)?;
     let report = check::report(&det);
     if cli.json {
         println!(

@@ -4,6 +4,7 @@
 use anyhow::{Context, Result};
 use initoverlayfs::config::{Compression, Config, InitMode};
 
+use crate::cli::Cli;
 use crate::conf::{self, Existing};
 use crate::drivers::{self, DriversArg, Origin};
 use crate::entries::{self, EntryFile};
@@ -87,6 +88,20 @@ pub fn entry_token(target: &Target, os: &OsRelease) -> Result<Option<String>> {
     Ok(os.get("IMAGE_ID").or(os.get("ID")).map(str::to_string))
 }
 
+/// [`detect`] with the command line's `--kver`, `--compression`,
+/// `--init-mode` and `--drivers`.
+///
+/// Errors: as [`detect`].
+pub fn for_cli(target: &Target, cli: &Cli) -> Result<Detection> {
+    detect(
+        target,
+        cli.kver.as_deref(),
+        cli.compression,
+        cli.init_mode,
+        cli.drivers.as_ref(),
+    )
+}
+
 /// Detects everything about `target` for `kver` (None: default kver).
 /// `wanted`/`mode`/`drivers_arg` are the command line's compression, init
 /// mode and `--drivers`.
@@ -147,10 +162,9 @@ pub fn detect(
     }
     let (cli_drivers, drivers) = drivers::resolve(
         drivers_arg,
-        target,
         layout.boot.as_ref(),
         conf::is_explicit(&existing, "boot", "drivers"),
-    )?;
+    );
     let config = conf::merged(&detected, &existing, wanted, mode, cli_drivers.as_deref())?;
 
     let entry = entries::find_for_kver(&entries, &kver);

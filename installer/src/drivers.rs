@@ -133,17 +133,14 @@ pub fn refuse_offline_auto(arg: Option<&DriversArg>, target: &Target) -> Result<
 /// This run's `[boot] drivers` choice: the list to put over the config
 /// (None: keep the file's) and its origin. `auto` reads the live `/sys`
 /// (its failure is recorded as [`Origin::Failed`], which the check turns
-/// into a refusal).
-///
-/// Errors: `auto` on an offline tree (see [`refuse_offline_auto`]).
+/// into a refusal). `auto` on an offline tree is refused before this, by
+/// [`refuse_offline_auto`] at the start of detection.
 pub fn resolve(
     arg: Option<&DriversArg>,
-    target: &Target,
     boot: Option<&FsInfo>,
     explicit_in_conf: bool,
-) -> Result<(Option<Vec<String>>, Origin)> {
-    refuse_offline_auto(arg, target)?;
-    Ok(match arg {
+) -> (Option<Vec<String>>, Origin) {
+    match arg {
         None if explicit_in_conf => (None, Origin::Config),
         None => (None, Origin::Default),
         Some(DriversArg::All) => (Some(Vec::new()), Origin::All),
@@ -158,7 +155,7 @@ pub fn resolve(
                 Err(e) => (None, Origin::Failed(format!("{e:#}"))),
             },
         },
-    })
+    }
 }
 
 /// The modules `--drivers auto` finds for the boot filesystem `boot` of the
@@ -633,24 +630,18 @@ mod tests {
         let b = boot("/dev/vda2");
         let named = DriversArg::List(vec!["virtio_blk".into()]);
         assert_eq!(
-            resolve(Some(&named), &offline, Some(&b), true).unwrap(),
+            resolve(Some(&named), Some(&b), true),
             (Some(vec!["virtio_blk".to_string()]), Origin::Named)
         );
         assert_eq!(
-            resolve(Some(&DriversArg::All), &offline, Some(&b), true).unwrap(),
+            resolve(Some(&DriversArg::All), Some(&b), true),
             (Some(Vec::new()), Origin::All)
         );
-        assert_eq!(
-            resolve(None, &offline, Some(&b), true).unwrap(),
-            (None, Origin::Config)
-        );
-        assert_eq!(
-            resolve(None, &offline, None, false).unwrap(),
-            (None, Origin::Default)
-        );
+        assert_eq!(resolve(None, Some(&b), true), (None, Origin::Config));
+        assert_eq!(resolve(None, None, false), (None, Origin::Default));
         let err = format!(
             "{:#}",
-            resolve(Some(&DriversArg::Auto), &offline, Some(&b), false).unwrap_err()
+            refuse_offline_auto(Some(&DriversArg::Auto), &offline).unwrap_err()
         );
         assert!(
             err.contains("/tmp/r")

@@ -58,19 +58,14 @@ pub struct Outcome {
 /// Runs an install (the default mode).
 pub fn run(cli: &Cli) -> Result<ExitCode> {
     let target = Target::new(cli.root.as_deref())?;
+    // Before the lock: a refused run must not even create the lock's directory.
     drivers::refuse_offline_auto(cli.drivers.as_ref(), &target)?;
     let _lock = if cli.dry_run {
         None
     } else {
         Some(Lock::acquire(&target.path(LOCK_PATH))?)
     };
-    let mut det = detect::detect(
-        &target,
-        cli.kver.as_deref(),
-        cli.compression,
-        cli.init_mode,
-        cli.drivers.as_ref(),
-    )?;
+    let mut det = detect::for_cli(&target, cli)?;
     let report = check::report(&det);
     let ask = interactive::enabled(cli.yes) && !cli.dry_run;
     if ask {
