@@ -74,8 +74,8 @@ installkernel() {
     local _drivers
     _drivers=$(initoverlayfs_conf_list boot drivers)
     if [[ -n $_drivers ]]; then
-        # shellcheck disable=SC2046
-        hostonly='' instmods $(echo $_drivers)
+        # shellcheck disable=SC2086
+        hostonly='' instmods $_drivers
         return 0
     fi
 
