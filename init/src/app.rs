@@ -4,7 +4,7 @@
 //! Steps and the names that start their failure lines: `early mounts`,
 //! `read config`, `load modules`, `find bootfs`, `mount bootfs`,
 //!, `check bootfs` (test mode), `attach image`, `mount image`,
-//! `mount overlay`, `move boot`, `switch root`, `exec init`.
+//! `mount overlay`, `detach layers`, `move boot`, `switch root`, `exec init`.
 //!
 //! Log lines worth grepping (kmsg in pid1 mode, stderr otherwise):
 //! `initoverlayfs: starting (pid1 mode, version …)` first,
@@ -253,6 +253,9 @@ pub fn run(cli: &Cli, mode: &Mode) -> Result<()> {
     drop(lo); // the mount now holds the device; unmounting releases it (autoclear)
     step("mount overlay", || {
         setup::mount_overlay(&layout, &mut stack)
+    })?;
+    step("detach layers", || {
+        setup::detach_layers(&layout, &mut stack)
     })?;
     step("move boot", || setup::move_boot(&layout, &mut stack))?;
     stack.keep();

@@ -123,6 +123,11 @@ impl MountStack {
         }
     }
 
+    /// Drops the recorded target `target` (it was unmounted already).
+    pub fn forget(&mut self, target: &Path) {
+        self.targets.retain(|t| t != target);
+    }
+
     /// Success: leave everything mounted.
     pub fn keep(mut self) {
         self.targets.clear();

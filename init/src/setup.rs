@@ -4,6 +4,14 @@
 //! Paths (under the root: `/` at boot, `--prefix DIR` in tests):
 //! `/boot` (bootfs, rw), `/initrofs` (image, ro), `/overlay` (tmpfs with
 //! `upper/` and `work/`), `/initoverlayfs` (the overlay; the new root).
+//!
+//! Release of /boot: once the overlay is mounted, `/initrofs` and `/overlay`
+//! are detached ([`detach_layers`]), so the overlay mount is the one thing
+//! that holds the erofs superblock, hence the loop device (autoclear), hence
+//! the image file and the /boot filesystem. The overlay becomes the root of
+//! the full initramfs; when its systemd switches into the real root it
+//! detaches that old root, the chain unwinds, and the real root mounts and
+//! checks /boot as on a plain boot.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -161,6 +169,31 @@ pub fn mount_overlay(layout: &Layout, stack: &mut MountStack) -> Result<()> {
     }
     stack.push(&merged);
     info!("mounted overlay on {}", merged.display());
+    Ok(())
+}
+
+/// Lazily detaches `/initrofs` and `/overlay` once the overlay is mounted.
+///
+/// overlayfs takes a private clone of every layer's mount when it is mounted
+/// (fs/overlayfs/super.c: `clone_private_mount()` for the lower and upper
+/// layers), so the merged tree keeps working without them. Left in place,
+/// they would stay attached to the mini initramfs' rootfs after switch root,
+/// invisible from the new root yet holding the erofs superblock, the loop
+/// device and with it the /boot filesystem for the whole session (fsck of
+/// /boot refused as "in use", /boot never cleanly unmounted at shutdown).
+///
+/// Errors: umount2(2) fails on either (the message names the path).
+pub fn detach_layers(layout: &Layout, stack: &mut MountStack) -> Result<()> {
+    for target in [layout.initrofs(), layout.overlay()] {
+        crate::sys::umount(&target, libc::MNT_DETACH)
+            .with_context(|| format!("cannot detach {}", target.display()))?;
+        stack.forget(&target);
+    }
+    info!(
+        "detached {} and {}: the overlay alone holds the image",
+        layout.initrofs().display(),
+        layout.overlay().display()
+    );
     Ok(())
 }
 
