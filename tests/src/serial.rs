@@ -86,9 +86,15 @@ pub fn timeline(lines: &[String]) -> Timeline {
     let mut tl = Timeline::default();
     let mut seen: Vec<(u64, String)> = Vec::new();
     for line in lines {
-        if line.trim() == BOOT_OK {
-            tl.boot_ok_seen = true;
-        }
+        // The marker's line and the kernel's copy of it share the console: a
+        // kernel message may be glued onto it (`VM-BOOT-OK[   89.19] …`).
+        let line = match line.trim_start().strip_prefix(BOOT_OK) {
+            Some(rest) => {
+                tl.boot_ok_seen = true;
+                rest
+            }
+            None => line.as_str(),
+        };
         let Some(k) = parse_kmsg(line) else {
             if line.trim_start().starts_with(PROGRAM_PREFIX) {
                 tl.initoverlayfs.push((None, line.trim().to_string()));
@@ -159,7 +165,8 @@ pub fn action_output(lines: &[String]) -> Option<ActionOutput> {
 
 /// The value of a marker report line such as `VM-ROOT: /dev/vda3 btrfs …`.
 pub fn marker_value(lines: &[String], key: &str) -> Option<String> {
-    let prefix = format!("{key}: ");
+    // `KEY:` then the value; an empty value may have lost its space.
+    let prefix = format!("{key}:");
     lines
         .iter()
         .find_map(|l| l.trim().strip_prefix(&prefix).map(|v| v.trim().to_string()))
@@ -194,6 +201,17 @@ mod tests {
         assert_eq!(tl.real_root_switch(), Some(21.741246), "{tl:?}");
         assert_eq!(tl.boot_ok, Some(48.463452));
         assert!(tl.initoverlayfs.is_empty());
+    }
+
+    #[test]
+    fn boot_ok_with_a_kernel_message_glued_on() {
+        // Recorded: the marker's echo and the kernel's copy on one console line.
+        let tl = timeline(&lines(
+            "VM-BOOT-OK[   89.195926] vm-test: VM-BOOT-OK\n\nStartup finished in 6.094s (kernel)\n",
+        ));
+        assert!(tl.boot_ok_seen);
+        assert_eq!(tl.boot_ok, Some(89.195926));
+        assert!(!timeline(&lines("VM-BOOT-O\n")).boot_ok_seen);
     }
 
     #[test]
