@@ -159,6 +159,10 @@ install() {
         # Our target is the mini initramfs' default target (the systemd module
         # set multi-user.target; initrd.target is not in this image).
         ln_r "$systemdsystemunitdir/pre-initoverlayfs.target" "$systemdsystemunitdir/default.target"
+        # systemd in an initrd starts initrd.target, not default.target, and
+        # logs "Unit initrd.target not found." before falling back: here our
+        # target is the initrd's target (an alias; the full initramfs has its own).
+        ln_r "$systemdsystemunitdir/pre-initoverlayfs.target" "$systemdsystemunitdir/initrd.target"
         $SYSTEMCTL -q --root "$initdir" set-default pre-initoverlayfs.target
         # What initoverlayfs loads itself; the file also marks an image built
         # with this module (the builder refuses such a full image: a loop).
