@@ -17,6 +17,7 @@ use crate::guest;
 use crate::harness::{Boot, Harness};
 use crate::image::Image;
 use crate::project;
+use crate::release::{self, GuestRelease};
 use crate::report::Sizes;
 use crate::scenario::{Scenario, CENTOS, FEDORA};
 use crate::serial;
@@ -180,6 +181,47 @@ fn assert_through_initoverlayfs(b: &Boot, root_dev: &str) -> Result<()> {
     Ok(())
 }
 
+/// Asserts that boot `b` of `disk` let go of /boot: in the real root no
+/// loop device is bound to an image and no erofs is mounted, /boot unmounts
+/// and mounts again and its fsck ran; shutdown detached every loop device;
+/// and, read on the host after poweroff, the /boot filesystem is clean.
+/// Plain boots pass the same checks (the reference).
+///
+/// Errors: each fault found, with the boot's console report.
+fn assert_released(b: &Boot, disk: &Path) -> Result<()> {
+    let mut problems = GuestRelease::parse(&b.log.lines)
+        .map_err(|e| b.failure(&format!("{e:#}")))?
+        .problems();
+    if release::boot_fs_dirty(disk)? {
+        problems.push(
+            "after poweroff the /boot filesystem needs recovery (it was not cleanly unmounted)"
+                .into(),
+        );
+    }
+    ensure!(
+        problems.is_empty(),
+        b.failure(&format!("/boot was not let go: {}", problems.join("; ")))
+    );
+    Ok(())
+}
+
+/// Asserts that the journal of `ours` has no warning that the plain boot
+/// `plain` of the same disk lacks, apart from our own `initoverlayfs:` lines.
+fn assert_no_new_warnings(ours: &Boot, plain: &Boot) -> Result<()> {
+    let new = release::new_warnings(
+        &release::warnings(&ours.log.lines),
+        &release::warnings(&plain.log.lines),
+    );
+    ensure!(
+        new.is_empty(),
+        ours.failure(&format!(
+            "warnings the plain boot {} lacks: {new:#?}",
+            plain.label
+        ))
+    );
+    Ok(())
+}
+
 /// Asserts a plain boot (no initoverlayfs).
 fn assert_plain(b: &Boot) -> Result<()> {
     ensure!(b.booted(), b.failure("no VM-BOOT-OK"));
@@ -240,7 +282,9 @@ fn offline_install_and_boot(
         &[],
     )?;
     rec.boots.push(b);
-    assert_through_initoverlayfs(rec.boots.last().expect("just pushed"), "/dev/vda3")?;
+    let b = rec.boots.last().expect("just pushed");
+    assert_through_initoverlayfs(b, "/dev/vda3")?;
+    assert_released(b, &disk)?;
     Ok(disk)
 }
 
@@ -348,6 +392,7 @@ fn live(h: &mut Harness, img: &Image, rec: &mut RunRecord) -> Result<()> {
     rec.boots.push(b2);
     let b2 = rec.boots.last().expect("just pushed");
     assert_through_initoverlayfs(b2, "/dev/vda3")?;
+    assert_released(b2, &disk)?;
     ensure!(
         b2.files.initrd_bytes < rec.sizes.full_initramfs.unwrap_or(0),
         b2.failure("the mini initramfs is not smaller than the full one")
@@ -373,6 +418,8 @@ fn live(h: &mut Harness, img: &Image, rec: &mut RunRecord) -> Result<()> {
     rec.boots.push(b3);
     let b3 = rec.boots.last().expect("just pushed");
     assert_plain(b3)?;
+    assert_released(b3, &disk)?;
+    assert_no_new_warnings(&rec.boots[rec.boots.len() - 2], b3)?;
     let after = {
         let g = h.mount(&disk, &FEDORA, "fedora-live")?;
         boot_snapshot(&g.boot())?
@@ -430,7 +477,9 @@ fn failure_path(
         &[],
     )?;
     rec.boots.push(fb);
-    assert_plain(rec.boots.last().expect("just pushed"))
+    let fb = rec.boots.last().expect("just pushed");
+    assert_plain(fb)?;
+    assert_released(fb, disk)
 }
 
 /// Step 4 (+5) for fedora in pid1 mode: offline install from the host, boot
@@ -456,7 +505,10 @@ fn offline_fedora_pid1(h: &mut Harness, fedora: &Image, rec: &mut RunRecord) -> 
             "the pid1 boot did not load [boot] drivers first; its lines: {lines:#?}"
         ))
     );
-    failure_path(h, &fd, &FEDORA, &fedora.kver, "fedora-5", rec)
+    let through = rec.boots.len() - 1;
+    failure_path(h, &fd, &FEDORA, &fedora.kver, "fedora-5", rec)?;
+    let fallback = rec.boots.last().expect("just booted");
+    assert_no_new_warnings(&rec.boots[through], fallback)
 }
 
 /// Step 4 (+5) for centos (xfs /boot) in systemd mode: offline install,
@@ -481,7 +533,10 @@ fn offline_centos_systemd(h: &mut Harness, centos: &Image, rec: &mut RunRecord) 
         &[],
     )?;
     rec.boots.push(b);
-    assert_plain(rec.boots.last().expect("just pushed"))?;
+    let rolled_back = rec.boots.last().expect("just pushed");
+    assert_plain(rolled_back)?;
+    assert_released(rolled_back, &rd)?;
+    assert_no_new_warnings(&rec.boots[rec.boots.len() - 2], rolled_back)?;
     failure_path(h, &cd, &CENTOS, &centos.kver, "centos-5", rec)
 }
 
@@ -551,13 +606,16 @@ pub fn demo(h: &mut Harness, rec: &mut RunRecord) -> Result<()> {
     project::build_release(&h.paths)?;
     let fedora = h.image(&FEDORA)?;
     let disk = h.copy(&fedora, "fedora-0-plain")?;
-    let b = h.boot(&disk, &Choice::Default, "fedora-0-plain", BOOT_TIMEOUT, &[])?;
-    rec.boots.push(b);
-    assert_plain(rec.boots.last().expect("just pushed"))?;
+    let plain = h.boot(&disk, &Choice::Default, "fedora-0-plain", BOOT_TIMEOUT, &[])?;
+    assert_plain(&plain)?;
+    assert_released(&plain, &disk)?;
+    rec.boots.push(plain.clone());
     let mut failures = Vec::new();
     for mode in ["systemd", "pid1"] {
         let name = format!("fedora-offline-{mode}");
-        if let Err(e) = offline_install_and_boot(h, &fedora, &name, mode, &[], rec) {
+        let r = offline_install_and_boot(h, &fedora, &name, mode, &[], rec)
+            .and_then(|_| assert_no_new_warnings(rec.boots.last().expect("just booted"), &plain));
+        if let Err(e) = r {
             eprintln!("demo: {name}: FAILED: {e:#}");
             failures.push(format!("{name}: {e:#}"));
         }

@@ -51,6 +51,16 @@ echo "VM-BOOTFS: $(findmnt -no SOURCE,FSTYPE /boot)"
 echo "VM-CMDLINE: $(cat /proc/cmdline)"
 echo "VM-FAILED-UNITS: $(systemctl list-units --failed --no-legend --plain | awk '{print $1}' | tr '\n' ' ')"
 dmesg | grep -E 'initoverlayfs|Switching root|running in system mode|Running in initrd|vm-test:' | sed 's/^/VM-DMESG: /'
+# Did the boot let go of /boot? (tests/src/release.rs reads these)
+echo "VM-LOOPS: $(for f in /sys/block/loop*/loop/backing_file; do [ -r "$f" ] && cat "$f"; done | tr '\n' ' ')"
+echo "VM-EROFS: $(ls /sys/fs/erofs 2>/dev/null | grep -vx features | tr '\n' ' ')"
+echo "VM-FSCK: $(journalctl -b -o cat --no-pager -u 'systemd-fsck@*' | tr '\n' '|' | sed 's/|/ | /g')"
+journalctl -b -p warning -o cat --no-pager | sed 's/^/VM-WARN: /'
+if umount -R /boot && mount /boot && mount -a; then
+    echo "VM-BOOT-REMOUNT: ok"
+else
+    echo "VM-BOOT-REMOUNT: failed"
+fi
 if [ -x /var/lib/vm-test/action ]; then
     mv /var/lib/vm-test/action /var/lib/vm-test/action.running
     echo "VM-ACTION-BEGIN"

@@ -27,6 +27,7 @@ pub mod paths;
 pub mod preflight;
 pub mod project;
 pub mod qemu;
+pub mod release;
 pub mod report;
 pub mod rootfs;
 pub mod scenario;
