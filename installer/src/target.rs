@@ -82,7 +82,8 @@ impl Target {
         }
     }
 
-    /// The target path (`/boot/x`) of a host path under the root.
+    /// The target path (`/boot/x`) of a host path under the root; for a
+    /// path from [`Target::path`], where the file really is in the tree.
     pub fn inner(&self, host: &Path) -> String {
         match host.strip_prefix(&self.root) {
             Ok(rel) => format!("/{}", rel.display()),
