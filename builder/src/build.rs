@@ -1,48 +1,51 @@
 //! [`build`]: both artefacts for one kernel, from the `[build]` argvs.
 
-use anyhow::{bail, Context, Result};
+use std::path::Path;
+
+use anyhow::{Context, Result};
 
 use crate::chroot::{self, BindMounts};
 use crate::image::{self, ImageJob};
-use crate::{dracut, erofs, fsutil, timed, BuildReport, BuildRequest, StepTimes};
+use crate::{dracut, erofs, fsutil, rootpath, timed, BuildReport, BuildRequest, StepTimes};
 
 /// Builds the erofs image and the mini initramfs for `req.kver`.
 ///
 /// Steps: check `mkfs.erofs` (in the root) offers the configured
-/// compression; make a work directory in the root's `/var/tmp`; bind-mount
+/// compression; make a work directory in the root's `/var/tmp` (resolved
+/// inside the root as the chroot sees it, [`rootpath::resolve`]); bind-mount
 /// /proc /sys /dev when the root is not `/` (undone on return, also on
 /// error); run both builders concurrently; extract the full initramfs
 /// safely; `mkfs.erofs` it (UUID from the initramfs hash, reproducible);
 /// write `image_out` and `initrd_out` durably (fsynced).
 ///
-/// Errors: a builder fails (command line + stderr tail), the full initramfs
+/// Errors: the root's `/var/tmp` loops or cannot be created, a builder
+/// fails (command line + stderr tail), the full initramfs
 /// is unreadable or hostile, or mkfs/fsck fail.
 pub fn build(req: &BuildRequest) -> Result<BuildReport> {
-    let root = req.root;
+    // Canonical, so that host paths resolved inside it (all canonical) are
+    // spelled below it and chroot::inside can name them for the chroot.
+    let canonical;
+    let root = if chroot::is_live(req.root) {
+        req.root
+    } else {
+        canonical = req
+            .root
+            .canonicalize()
+            .with_context(|| format!("cannot resolve the root {}", req.root.display()))?;
+        canonical.as_path()
+    };
     let compression = req.config.image.compression;
     let mkfs = erofs::detect_in(root)?;
     mkfs.check(&compression)?;
-    let var_tmp = root.join("var/tmp");
+    // The root's /var/tmp as the chrooted builders see it (its symlinks
+    // resolved inside the root), so host and chroot name the same directory.
+    let var_tmp = if chroot::is_live(root) {
+        root.join("var/tmp")
+    } else {
+        rootpath::resolve(root, Path::new("/var/tmp"))?
+    };
     std::fs::create_dir_all(&var_tmp)
         .with_context(|| format!("cannot create {}", var_tmp.display()))?;
-    if !chroot::is_live(root) {
-        // An absolute /var/tmp symlink in the root would point the host at
-        // its own /var/tmp while the chroot sees another directory.
-        let real_root = root
-            .canonicalize()
-            .with_context(|| format!("cannot resolve {}", root.display()))?;
-        let real_tmp = var_tmp
-            .canonicalize()
-            .with_context(|| format!("cannot resolve {}", var_tmp.display()))?;
-        if !real_tmp.starts_with(&real_root) {
-            bail!(
-                "{} resolves to {}, outside the root {}",
-                var_tmp.display(),
-                real_tmp.display(),
-                real_root.display()
-            );
-        }
-    }
     let work = tempfile::Builder::new()
         .prefix("initoverlayfs-build.")
         .tempdir_in(&var_tmp)
@@ -65,9 +68,7 @@ pub fn build(req: &BuildRequest) -> Result<BuildReport> {
             compression: &compression,
             refuse_our_module: true,
         };
-        image_bytes = if chroot::is_live(root)
-            || (req.image_out.starts_with(root) && resolves_inside(req.image_out, root))
-        {
+        image_bytes = if chroot::is_live(root) || same_in_chroot(req.image_out, root) {
             // mkfs.erofs (the host's, or the root's seeing the same /boot)
             // writes next to image_out: no second copy of the image.
             let tmp = fsutil::temp_next_to(req.image_out)?;
@@ -94,12 +95,16 @@ pub fn build(req: &BuildRequest) -> Result<BuildReport> {
     })
 }
 
-/// Whether `path`'s directory is inside `root` once symlinks are resolved
-/// (so a chrooted tool and the host name the same file). False when either
-/// cannot be resolved.
-fn resolves_inside(path: &std::path::Path, root: &std::path::Path) -> bool {
-    match (fsutil::parent_dir(path).canonicalize(), root.canonicalize()) {
-        (Ok(dir), Ok(root)) => dir.starts_with(root),
+/// Whether the directory of the host path `path` is the directory a tool
+/// chrooted into `root` reaches by `path`'s name inside the root (its
+/// symlinks resolved inside the root by [`rootpath::resolve`]); then a
+/// chrooted mkfs.erofs can write `path` in place. False when `path` is not
+/// below `root` or either cannot be resolved.
+fn same_in_chroot(path: &Path, root: &Path) -> bool {
+    let dir = fsutil::parent_dir(path);
+    let seen_inside = chroot::inside(root, &dir).and_then(|i| rootpath::resolve(root, &i));
+    match (dir.canonicalize(), seen_inside) {
+        (Ok(host), Ok(inside)) => host == inside,
         _ => false,
     }
 }

@@ -10,6 +10,8 @@
 //! - [`erofs`]: detects `mkfs.erofs` (version, compressors) and builds
 //!   reproducible images; [`image`]: initramfs → erofs image; [`fsutil`]:
 //!   durable writes; [`list`]: listings.
+//! - [`rootpath`]: paths inside an offline root as a chroot sees them
+//!   (openat2 `RESOLVE_IN_ROOT`), for every host path taken from the root.
 //! - [`cli`]: the `initoverlayfs-builder list|extract|erofs` command line.
 
 use std::path::Path;
@@ -28,6 +30,7 @@ pub mod hashing;
 pub mod image;
 pub mod initramfs;
 pub mod list;
+pub mod rootpath;
 
 /// What [`build`] builds, and where the two artefacts go.
 #[derive(Debug, Clone, Copy)]
@@ -40,6 +43,8 @@ pub struct BuildRequest<'a> {
     /// chrooted into it, with /proc /sys /dev bind-mounted and torn down after.
     pub root: &'a Path,
     /// Host path where the erofs image is written (complete and fsynced).
+    /// When it lies inside an offline `root`, resolve it with
+    /// [`rootpath::resolve`] first: it is used as given.
     pub image_out: &'a Path,
     /// Host path where the mini initramfs is written (complete and fsynced).
     pub initrd_out: &'a Path,

@@ -110,25 +110,24 @@ pub fn checks(det: &Detection, plan: &anyhow::Result<Plan>) -> Vec<Check> {
         },
         format!("{}: {}", l.kind.as_str(), l.detail),
     ));
-    let modules_dir = det.target.path(format!("/usr/lib/modules/{}", det.kver));
+    let modules_dir = format!("/usr/lib/modules/{}", det.kver);
+    let is_dir = |p: &str| det.target.path(p).map(|h| h.is_dir());
     v.push(
-        if modules_dir.is_dir()
-            || det
-                .target
-                .path(format!("/lib/modules/{}", det.kver))
-                .is_dir()
-        {
-            check("kver", Status::Pass, format!("kernel {}", det.kver))
-        } else {
-            check(
+        match (
+            is_dir(&modules_dir),
+            is_dir(&format!("/lib/modules/{}", det.kver)),
+        ) {
+            (Ok(true), _) | (_, Ok(true)) => {
+                check("kver", Status::Pass, format!("kernel {}", det.kver))
+            }
+            (Err(e), _) | (_, Err(e)) => {
+                check("kver", Status::Fail, format!("kernel {}: {e:#}", det.kver))
+            }
+            _ => check(
                 "kver",
                 Status::Fail,
-                format!(
-                    "kernel {}: {} does not exist",
-                    det.kver,
-                    det.target.inner(&modules_dir)
-                ),
-            )
+                format!("kernel {}: {modules_dir} does not exist", det.kver),
+            ),
         },
     );
     let k = &det.kernel;
@@ -268,17 +267,20 @@ pub fn checks(det: &Detection, plan: &anyhow::Result<Plan>) -> Vec<Check> {
         ),
     });
     for m in boot_mounts(det) {
-        let h = det.target.path(&m);
-        if let Err(e) = rustix::fs::access(&h, rustix::fs::Access::WRITE_OK) {
+        let writable = det.target.path(&m).and_then(|h| {
+            rustix::fs::access(&h, rustix::fs::Access::WRITE_OK)
+                .map_err(|e| anyhow::Error::from(std::io::Error::from(e)))
+        });
+        if let Err(e) = writable {
             v.push(check(
                 "boot-writable",
                 Status::Fail,
-                format!("{m} is not writable: {}", std::io::Error::from(e)),
+                format!("{m} is not writable: {e:#}"),
             ));
         }
     }
     if let (Ok(p), Ok(free)) = (plan, &det.free) {
-        let fb = p.fallback.as_ref().map(|f| det.target.path(f));
+        let fb = p.fallback.as_ref().and_then(|f| det.target.path(f).ok());
         let fb_exists = fb.as_ref().is_some_and(|f| f.exists());
         let orig = fb
             .filter(|_| fb_exists)

@@ -31,8 +31,10 @@ pub struct Cli {
     #[arg(long, value_name = "KVER")]
     pub kver: Option<String>,
 
-    /// Work on the offline tree DIR (image builders): paths under DIR, layout
-    /// from DIR/etc/fstab, builders run chrooted into DIR.
+    /// Work on the offline tree DIR (image builders): paths under DIR,
+    /// resolved as in a chroot (its symlinks and .. never lead out of DIR; a
+    /// symlink loop is refused), layout from DIR/etc/fstab, builders run
+    /// chrooted into DIR.
     #[arg(long, value_name = "DIR")]
     pub root: Option<PathBuf>,
 

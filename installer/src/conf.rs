@@ -34,7 +34,7 @@ pub fn path() -> String {
 /// Errors: unreadable file, invalid TOML/unknown keys of our format, or an
 /// unknown key in an upstream file (the message names file, key and line).
 pub fn load(target: &Target) -> Result<Existing> {
-    let host = target.path(path());
+    let host = target.path(path())?;
     let Some(text) = target.read_opt(&path())? else {
         return Ok(Existing::default());
     };

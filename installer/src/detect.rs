@@ -124,7 +124,7 @@ pub fn detect(
             .unwrap_or_default(),
     );
     let layout = layout::detect(target).context("cannot detect the partition layout")?;
-    let boot_root = layout::boot_root(target, &layout);
+    let boot_root = layout::boot_root(target, &layout)?;
     let entries = entries::list(target, &boot_root)?;
     let token = entry_token(target, &os)?;
     let existing = conf::load(target)?;
@@ -168,8 +168,11 @@ pub fn detect(
     let config = conf::merged(&detected, &existing, wanted, mode, cli_drivers.as_deref())?;
 
     let entry = entries::find_for_kver(&entries, &kver);
-    let initrd = initramfs::discover(target, &boot_root, entry, token.as_deref(), &kver);
-    let free = space::available(&target.path(&boot_root.mount)).map_err(|e| format!("{e:#}"));
+    let initrd = initramfs::discover(target, &boot_root, entry, token.as_deref(), &kver)?;
+    let free = target
+        .path(&boot_root.mount)
+        .and_then(|m| space::available(&m))
+        .map_err(|e| format!("{e:#}"));
     Ok(Detection {
         target: target.clone(),
         kver,

@@ -43,7 +43,7 @@ impl EntryFile {
 /// Errors: an unreadable or garbled entry (the message names the file and line).
 pub fn list(target: &Target, boot: &BootRoot) -> Result<Vec<EntryFile>> {
     let dir = boot.entries_dir();
-    let host = target.path(&dir);
+    let host = target.path(&dir)?;
     let rd = match std::fs::read_dir(&host) {
         Ok(rd) => rd,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -56,14 +56,17 @@ pub fn list(target: &Target, boot: &BootRoot) -> Result<Vec<EntryFile>> {
         if !name.ends_with(".conf") || name.starts_with('.') {
             continue;
         }
-        let text = std::fs::read(e.path())
-            .with_context(|| format!("cannot read BLS entry {}", e.path().display()))?;
+        // An entry may be a symlink: resolved inside the target too.
+        let path = format!("{dir}/{name}");
+        let file = target.path(&path)?;
+        let text = std::fs::read(&file)
+            .with_context(|| format!("cannot read BLS entry {}", file.display()))?;
         let text = String::from_utf8(text)
             .map_err(|_| anyhow::anyhow!("not UTF-8 text"))
             .and_then(|t| Entry::parse(&t))
-            .with_context(|| format!("garbled BLS entry {}", e.path().display()))?;
+            .with_context(|| format!("garbled BLS entry {}", file.display()))?;
         out.push(EntryFile {
-            path: format!("{dir}/{name}"),
+            path,
             file_name: name,
             entry: text,
         });

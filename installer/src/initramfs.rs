@@ -1,6 +1,8 @@
 //! Finds the current initramfs of a kernel release: the `initrd` of its BLS
 //! entry first, then the known naming conventions.
 
+use anyhow::Result;
+
 use crate::entries::EntryFile;
 use crate::layout::BootRoot;
 use crate::target::Target;
@@ -50,36 +52,42 @@ pub fn entry_initrd<'a>(entry: &'a EntryFile, kver: &str) -> Option<&'a str> {
 
 /// Finds the current initramfs of `kver`; None when there is none yet (a
 /// first build, e.g. by an image builder).
+///
+/// Errors: a candidate path cannot be resolved in the target
+/// ([`Target::path`]: a symlink loop).
 pub fn discover(
     target: &Target,
     boot: &BootRoot,
     entry: Option<&EntryFile>,
     token: Option<&str>,
     kver: &str,
-) -> Option<CurrentInitrd> {
-    let size = |p: &str| {
-        std::fs::metadata(target.path(p))
+) -> Result<Option<CurrentInitrd>> {
+    let size = |p: &str| -> Result<Option<u64>> {
+        Ok(std::fs::metadata(target.path(p)?)
             .ok()
             .filter(|m| m.is_file())
-            .map(|m| m.len())
+            .map(|m| m.len()))
     };
     if let Some(e) = entry {
         if let Some(tok) = entry_initrd(e, kver) {
             let p = boot.resolve(tok);
-            if let Some(s) = size(&p) {
-                return Some(CurrentInitrd {
+            if let Some(s) = size(&p)? {
+                return Ok(Some(CurrentInitrd {
                     path: p,
                     found_by: format!("BLS entry {}", e.path),
                     size: s,
-                });
+                }));
             }
         }
     }
-    conventions(boot, token, kver).into_iter().find_map(|p| {
-        size(&p).map(|s| CurrentInitrd {
-            path: p,
-            found_by: "naming convention".into(),
-            size: s,
-        })
-    })
+    for p in conventions(boot, token, kver) {
+        if let Some(s) = size(&p)? {
+            return Ok(Some(CurrentInitrd {
+                path: p,
+                found_by: "naming convention".into(),
+                size: s,
+            }));
+        }
+    }
+    Ok(None)
 }

@@ -63,7 +63,7 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
     let _lock = if cli.dry_run {
         None
     } else {
-        Some(Lock::acquire(&target.path(LOCK_PATH))?)
+        Some(Lock::acquire(&target.path(LOCK_PATH)?)?)
     };
     let mut det = detect::for_cli(&target, cli)?;
     let report = check::report(&det);
@@ -98,24 +98,31 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
         }
     }
 
-    let store = Store::new(&target);
+    let store = Store::new(&target)?;
     if !cli.dry_run {
         store.clean()?;
         for m in check::boot_mounts(&det) {
-            atomic::clean_staging(&target.path(&m))?;
+            atomic::clean_staging(&target.path(&m)?)?;
         }
     }
     // The mini initramfs path does not depend on whether there is an original.
     let mini = plan::plan(&det, true)?.mini;
     let carry = store.consistent(&target, &det.kver, &mini)?;
     let original: Option<PathBuf> = match &carry {
-        Some(g) => g.saved_copy(&mini).or_else(|| {
-            det.initrd
+        Some(g) => match g.saved_copy(&target, &mini)? {
+            Some(copy) => Some(copy),
+            None => det
+                .initrd
                 .as_ref()
                 .filter(|i| i.path != mini)
                 .map(|i| target.path(&i.path))
-        }),
-        None => det.initrd.as_ref().map(|i| target.path(&i.path)),
+                .transpose()?,
+        },
+        None => det
+            .initrd
+            .as_ref()
+            .map(|i| target.path(&i.path))
+            .transpose()?,
     };
     let plan = plan::plan(&det, original.is_some())?;
     // An existing TOML file that already says everything is kept as the
@@ -132,7 +139,7 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
         Some(det.config.to_toml_string()?)
     };
     let in_effect = carry.as_ref().is_some_and(|g| store.in_effect(&target, g));
-    if in_effect && !cli.force && conf_current && target.path(&plan.image).is_file() {
+    if in_effect && !cli.force && conf_current && target.path(&plan.image)?.is_file() {
         println!(
             "initoverlayfs is already installed for kernel {} (generation {}); use --force to rebuild.",
             det.kver,
@@ -185,7 +192,9 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
                     .and_then(|()| store.delete(&gen)),
             };
             for m in check::boot_mounts(&det) {
-                let _ = atomic::clean_staging(&target.path(&m));
+                if let Ok(h) = target.path(&m) {
+                    let _ = atomic::clean_staging(&h);
+                }
             }
             return Err(match undone {
                 Ok(()) => e.context("install failed; the previous state was restored"),
@@ -218,23 +227,24 @@ fn transaction(
     gen: &mut Generation,
     verbose: bool,
 ) -> Result<Outcome> {
+    // Host paths resolved inside the target (Target::path).
     let t = &det.target;
     let host = |p: &str| t.path(p);
 
     // 3. the config
     if let (Some(backup), Some(old)) = (&plan.conf_backup, &det.existing.text) {
-        atomic::write(&host(backup), old.as_bytes(), 0o644)?;
+        atomic::write(&host(backup)?, old.as_bytes(), 0o644)?;
         point("upstream config backed up");
     }
     if let Some(text) = conf_text {
-        atomic::write(&host(&plan.conf), text.as_bytes(), 0o644)
+        atomic::write(&host(&plan.conf)?, text.as_bytes(), 0o644)
             .with_context(|| format!("cannot write {}", plan.conf))?;
         point("config written");
     }
 
     // 4. build into staging files next to their final names
-    let image = host(&plan.image);
-    let mini = host(&plan.mini);
+    let image = host(&plan.image)?;
+    let mini = host(&plan.mini)?;
     let image_stage = atomic::staging_path(&image);
     let mini_stage = atomic::staging_path(&mini);
     atomic::create_parents(&image)?;
@@ -255,7 +265,7 @@ fn transaction(
     // 5. fallback copy + entry
     let mut before = None;
     if let (Some(fb), Some(orig)) = (&plan.fallback, original) {
-        let fbh = host(fb);
+        let fbh = host(fb)?;
         let want = atomic::hash_file(orig)?;
         before = Some(std::fs::metadata(orig).map(|m| m.len()).unwrap_or(0));
         if !(fbh.is_file() && atomic::hash_file(&fbh)? == want) {
@@ -264,11 +274,11 @@ fn transaction(
         point("fallback initramfs copied");
     }
     if let Some((path, entry)) = &plan.fallback_entry {
-        atomic::write(&host(path), entry.to_string().as_bytes(), 0o644)?;
+        atomic::write(&host(path)?, entry.to_string().as_bytes(), 0o644)?;
         point("fallback entry written");
     }
     if let Some((src, dst)) = &plan.kernel_copy {
-        atomic::copy(&host(src), &host(dst))?;
+        atomic::copy(&host(src)?, &host(dst)?)?;
         point("kernel copied");
     }
 
@@ -289,13 +299,17 @@ fn transaction(
     atomic::rename(&mini_stage, &mini)?;
     point("mini initramfs switched in");
     if let Some(entry) = &plan.new_main_entry {
-        atomic::write(&host(&plan.main_entry), entry.to_string().as_bytes(), 0o644)?;
+        atomic::write(
+            &host(&plan.main_entry)?,
+            entry.to_string().as_bytes(),
+            0o644,
+        )?;
         point("new entry written");
     }
 
     // 8. durable for the boot loader
     for m in check::boot_mounts(det) {
-        atomic::flush_for_bootloader(&host(&m))?;
+        atomic::flush_for_bootloader(&host(&m)?)?;
     }
     point("boot filesystems flushed");
     Ok(Outcome {

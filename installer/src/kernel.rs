@@ -88,14 +88,16 @@ fn present_modules(target: &Target, kver: &str) -> Result<Vec<String>> {
         return Ok(modules_in_dep(&dep));
     }
     let mut out = Vec::new();
-    let mut stack = vec![target.path(format!("{base}/kernel"))];
+    let mut stack = vec![target.path(format!("{base}/kernel"))?];
     while let Some(dir) = stack.pop() {
         let Ok(rd) = std::fs::read_dir(&dir) else {
             continue;
         };
         for e in rd.flatten() {
             let p = e.path();
-            if p.is_dir() {
+            // Not through symlinks: the host would follow them with its own
+            // meaning (an absolute one names the build host's modules).
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
                 stack.push(p);
             } else if let Some(name) = p.file_name().and_then(|n| n.to_str()) {
                 if let Some((m, _)) = name.split_once(".ko") {

@@ -14,7 +14,7 @@ use crate::target::Target;
 pub fn installed(target: &Target) -> Result<Vec<String>> {
     let mut out: Vec<String> = Vec::new();
     for dir in ["/usr/lib/modules", "/lib/modules"] {
-        let p = target.path(dir);
+        let p = target.path(dir)?;
         let rd = match std::fs::read_dir(&p) {
             Ok(rd) => rd,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
@@ -23,10 +23,11 @@ pub fn installed(target: &Target) -> Result<Vec<String>> {
         for e in rd {
             let e = e.with_context(|| format!("cannot list {}", p.display()))?;
             let name = e.file_name().to_string_lossy().into_owned();
-            let kdir = e.path();
-            if (kdir.join("vmlinuz").exists() || kdir.join("modules.dep").exists())
-                && !out.contains(&name)
-            {
+            // The directory may be a symlink: resolved inside the target.
+            let has = |f: &str| -> Result<bool> {
+                Ok(target.path(format!("{dir}/{name}/{f}"))?.exists())
+            };
+            if (has("vmlinuz")? || has("modules.dep")?) && !out.contains(&name) {
                 out.push(name);
             }
         }
@@ -60,8 +61,8 @@ pub fn resolve(target: &Target, explicit: Option<&str>) -> Result<String> {
     }
     installed(target)?.pop().with_context(|| {
         format!(
-            "no kernel found under {}: pass --kver",
-            target.path("/usr/lib/modules").display()
+            "no kernel found under /usr/lib/modules of {}: pass --kver",
+            target.root.display()
         )
     })
 }

@@ -284,7 +284,10 @@ impl BootRoot {
 /// plugins) wins; then the first of `/boot` (a separate /boot: XBOOTLDR wins
 /// over the ESP), `/efi`, `/boot/efi` that has `loader/entries`; then a
 /// separate /boot, then the ESP, then `/boot`.
-pub fn boot_root(target: &Target, layout: &Layout) -> BootRoot {
+///
+/// Errors: a candidate's `loader/entries` cannot be resolved in the target
+/// ([`Target::path`]: a symlink loop).
+pub fn boot_root(target: &Target, layout: &Layout) -> Result<BootRoot> {
     let prefix_of = |fs: Option<&FsInfo>| {
         fs.and_then(|f| f.subvol.as_ref())
             .map(|s| format!("/{s}"))
@@ -297,10 +300,10 @@ pub fn boot_root(target: &Target, layout: &Layout) -> BootRoot {
                 .into_iter()
                 .flatten()
                 .find(|f| f.mount_point == env);
-            return BootRoot {
+            return Ok(BootRoot {
                 mount: env,
                 prefix: prefix_of(fs),
-            };
+            });
         }
     }
     let mut candidates: Vec<&FsInfo> = Vec::new();
@@ -312,16 +315,16 @@ pub fn boot_root(target: &Target, layout: &Layout) -> BootRoot {
     }
     for c in &candidates {
         if target
-            .path(format!("{}/loader/entries", c.mount_point))
+            .path(format!("{}/loader/entries", c.mount_point))?
             .is_dir()
         {
-            return BootRoot {
+            return Ok(BootRoot {
                 mount: c.mount_point.clone(),
                 prefix: prefix_of(Some(c)),
-            };
+            });
         }
     }
-    match candidates.first() {
+    Ok(match candidates.first() {
         Some(c) => BootRoot {
             mount: c.mount_point.clone(),
             prefix: prefix_of(Some(c)),
@@ -330,14 +333,17 @@ pub fn boot_root(target: &Target, layout: &Layout) -> BootRoot {
             mount: "/boot".into(),
             prefix: String::new(),
         },
-    }
+    })
 }
 
 /// Whether the target is an ostree/bootc system.
-pub fn is_ostree(target: &Target) -> bool {
-    target.path("/ostree").exists()
-        || target.path("/sysroot/ostree").exists()
-        || (target.live && Path::new("/run/ostree-booted").exists())
+///
+/// Errors: `/ostree` or `/sysroot/ostree` cannot be resolved in the target
+/// ([`Target::path`]: a symlink loop).
+pub fn is_ostree(target: &Target) -> Result<bool> {
+    Ok(target.path("/ostree")?.exists()
+        || target.path("/sysroot/ostree")?.exists()
+        || (target.live && Path::new("/run/ostree-booted").exists()))
 }
 
 /// Detects and classifies the layout of `target`: live from
@@ -347,8 +353,9 @@ pub fn is_ostree(target: &Target) -> bool {
 /// names the file and line).
 pub fn detect(target: &Target) -> Result<Layout> {
     let fstab_text = target.read_opt("/etc/fstab")?.unwrap_or_default();
-    let entries = fstab::parse(&fstab_text)
-        .with_context(|| format!("invalid {}", target.path("/etc/fstab").display()))?;
+    let fstab_host = target.path("/etc/fstab")?;
+    let entries =
+        fstab::parse(&fstab_text).with_context(|| format!("invalid {}", fstab_host.display()))?;
     let mounts = if target.live {
         // Trigger x-systemd.automount points so mountinfo shows the real
         // filesystems instead of autofs.
@@ -362,7 +369,7 @@ pub fn detect(target: &Target) -> Result<Layout> {
     } else {
         mounts_from_fstab(&entries)
     };
-    Ok(classify(&mounts, is_ostree(target)))
+    Ok(classify(&mounts, is_ostree(target)?))
 }
 
 /// The filesystem UUID of a device node, from the `/dev/disk/by-uuid` links.

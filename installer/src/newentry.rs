@@ -58,14 +58,14 @@ pub fn kernel_image(
         cands.push(format!("{m}/{t}/{kver}/linux"));
     }
     for c in &cands {
-        if target.path(c).is_file() {
+        if target.path(c)?.is_file() {
             if let Some(e) = boot.entry_path(c) {
                 return Ok((e, None));
             }
         }
     }
     let src = format!("/usr/lib/modules/{kver}/vmlinuz");
-    if target.path(&src).is_file() {
+    if target.path(&src)?.is_file() {
         let dst = cands[0].clone();
         let e = boot
             .entry_path(&dst)

@@ -8,6 +8,10 @@
 //! in place, written just before it is switched in). A generation directory
 //! is built as `.tmp-GEN` and renamed into place, so it exists completely
 //! or not at all.
+//!
+//! Offline, every file the store reads or writes (its own and the recorded
+//! ones) is a path of the target resolved by [`Target::path`], so neither
+//! the tree's symlinks nor a `copy` in a manifest can reach the build host.
 
 use std::collections::HashMap;
 use std::fs;
@@ -86,8 +90,11 @@ pub struct Installed {
 /// A generation on disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Generation {
-    /// Host path of its directory.
+    /// Host path of its directory entry in the store (renamed and removed
+    /// as such; its files are reached through [`Store`], resolved in the target).
     pub dir: PathBuf,
+    /// Its name in the store (`12`, `.undo-12`).
+    pub name: String,
     /// Its manifest.
     pub manifest: Manifest,
     /// Its installed.json, once written.
@@ -100,11 +107,18 @@ impl Generation {
         self.manifest.files.iter().find(|r| r.path == path)
     }
 
-    /// Host path of the copy of `path`, when it was saved.
-    pub fn saved_copy(&self, path: &str) -> Option<PathBuf> {
-        match &self.record(path)?.state {
-            State::Saved { copy, .. } => Some(self.dir.join(copy)),
-            State::Absent => None,
+    /// The target path of `rel` in this generation's directory.
+    fn inner(&self, rel: &str) -> String {
+        format!("{STORE}/{}/{rel}", self.name)
+    }
+
+    /// Host path of the copy of `path` (resolved in `target`), when it was saved.
+    ///
+    /// Errors: as [`Target::path`].
+    pub fn saved_copy(&self, target: &Target, path: &str) -> Result<Option<PathBuf>> {
+        match self.record(path).map(|r| &r.state) {
+            Some(State::Saved { copy, .. }) => target.path(self.inner(copy)).map(Some),
+            Some(State::Absent) | None => Ok(None),
         }
     }
 }
@@ -112,8 +126,10 @@ impl Generation {
 /// The store of a target.
 #[derive(Debug, Clone)]
 pub struct Store {
-    /// Host path of the store directory.
+    /// Host path of the store directory (resolved in the target).
     pub dir: PathBuf,
+    /// The target, to resolve the files of generations.
+    target: Target,
 }
 
 fn read_json<T: for<'de> Deserialize<'de>>(p: &Path) -> Result<T> {
@@ -130,10 +146,20 @@ fn now() -> u64 {
 
 impl Store {
     /// The store of `target`.
-    pub fn new(target: &Target) -> Store {
-        Store {
-            dir: target.path(STORE),
-        }
+    ///
+    /// Errors: the store's path cannot be resolved in the target
+    /// ([`Target::path`]: a symlink loop).
+    pub fn new(target: &Target) -> Result<Store> {
+        Ok(Store {
+            dir: target.path(STORE)?,
+            target: target.clone(),
+        })
+    }
+
+    /// Host path of `rel` (`12/manifest.json`) in the store, resolved in
+    /// the target.
+    fn host(&self, rel: &str) -> Result<PathBuf> {
+        self.target.path(format!("{STORE}/{rel}"))
     }
 
     /// Removes half-written (`.tmp-*`) and half-deleted (`.trash-*`)
@@ -171,16 +197,16 @@ impl Store {
             if name.parse::<u64>().is_err() {
                 continue;
             }
-            let dir = e.path();
-            let manifest: Manifest = read_json(&dir.join("manifest.json"))?;
-            let inst = dir.join("installed.json");
+            let manifest: Manifest = read_json(&self.host(&format!("{name}/manifest.json"))?)?;
+            let inst = self.host(&format!("{name}/installed.json"))?;
             let installed = if inst.exists() {
                 Some(read_json(&inst)?)
             } else {
                 None
             };
             out.push(Generation {
-                dir,
+                dir: e.path(),
+                name,
                 manifest,
                 installed,
             });
@@ -214,7 +240,7 @@ impl Store {
         atomic::create_parents(&self.dir.join("x"))?;
         // Ids are never reused (a printed "--rollback N" keeps its meaning):
         // the highest id ever given is kept in `last-id`.
-        let last_file = self.dir.join("last-id");
+        let last_file = self.host("last-id")?;
         let last_given = fs::read_to_string(&last_file)
             .ok()
             .and_then(|s| s.trim().parse::<u64>().ok())
@@ -233,11 +259,13 @@ impl Store {
             let _ = fs::remove_dir_all(&tmp);
             return Err(e);
         }
-        let dir = self.dir.join(id.to_string());
+        let name = id.to_string();
+        let dir = self.dir.join(&name);
         atomic::rename(&tmp, &dir)?;
         let manifest: Manifest = read_json(&dir.join("manifest.json"))?;
         Ok(Generation {
             dir,
+            name,
             manifest,
             installed: None,
         })
@@ -261,11 +289,13 @@ impl Store {
             let _ = fs::remove_dir_all(&tmp);
             return Err(e);
         }
-        let dir = self.dir.join(format!(".undo-{id}"));
+        let name = format!(".undo-{id}");
+        let dir = self.dir.join(&name);
         atomic::rename(&tmp, &dir)?;
         let manifest: Manifest = read_json(&dir.join("manifest.json"))?;
         Ok(Generation {
             dir,
+            name,
             manifest,
             installed: None,
         })
@@ -276,6 +306,8 @@ impl Store {
         fs::remove_dir_all(&g.dir).with_context(|| format!("cannot remove {}", g.dir.display()))
     }
 
+    /// Records `paths` into the new directory `tmp` of the store (made
+    /// afresh, so that what lies below it is ours: host joins are safe there).
     fn fill(
         &self,
         target: &Target,
@@ -285,8 +317,17 @@ impl Store {
         id: u64,
         tmp: &Path,
     ) -> Result<()> {
+        // Not following whatever a killed run or someone else left there.
+        match fs::remove_dir_all(tmp) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).with_context(|| format!("cannot remove {}", tmp.display()))
+            }
+            _ => {}
+        }
         let files = tmp.join("files");
-        fs::create_dir_all(&files).with_context(|| format!("cannot create {}", files.display()))?;
+        for d in [tmp, files.as_path()] {
+            fs::create_dir(d).with_context(|| format!("cannot create {}", d.display()))?;
+        }
         let mut records = Vec::new();
         let mut seen = HashMap::new();
         for (n, path) in paths.iter().enumerate() {
@@ -305,7 +346,7 @@ impl Store {
                         copy,
                         mtime_ns,
                     } => {
-                        let src = g.dir.join(copy);
+                        let src = self.host(&format!("{}/{copy}", g.name))?;
                         if fs::hard_link(&src, &dest).is_err() {
                             atomic::copy(&src, &dest)?;
                         }
@@ -320,7 +361,7 @@ impl Store {
                     State::Absent => State::Absent,
                 }
             } else {
-                let host = target.path(path);
+                let host = target.path(path)?;
                 match fs::symlink_metadata(&host) {
                     Ok(m) if m.is_file() => {
                         use std::os::unix::fs::MetadataExt;
@@ -355,7 +396,7 @@ impl Store {
         for r in records.iter().filter(|r| r.state == State::Absent) {
             let mut dir = std::path::Path::new(&r.path).parent();
             while let Some(d) = dir {
-                if d == std::path::Path::new("/") || target.path(d).exists() {
+                if d == std::path::Path::new("/") || target.path(d)?.exists() {
                     break;
                 }
                 let d_str = d.display().to_string();
@@ -382,7 +423,7 @@ impl Store {
     /// Writes `installed.json` of `g` atomically.
     pub fn set_installed(&self, g: &mut Generation, inst: Installed) -> Result<()> {
         let text = serde_json::to_vec_pretty(&inst).context("cannot serialize installed.json")?;
-        atomic::write(&g.dir.join("installed.json"), &text, 0o644)?;
+        atomic::write(&self.target.path(g.inner("installed.json"))?, &text, 0o644)?;
         g.installed = Some(inst);
         Ok(())
     }
@@ -396,7 +437,7 @@ impl Store {
                 size, blake3, copy, ..
             } = &r.state
             {
-                let p = g.dir.join(copy);
+                let p = self.target.path(g.inner(copy))?;
                 let meta = fs::metadata(&p).with_context(|| {
                     format!(
                         "generation {}: copy of {} is missing ({})",
@@ -435,8 +476,8 @@ impl Store {
                 ..
             } = &r.state
             {
-                let dest = target.path(&r.path);
-                let src = g.dir.join(copy);
+                let dest = target.path(&r.path)?;
+                let src = target.path(g.inner(copy))?;
                 let unchanged = dest.is_file()
                     && atomic::hash_file(&dest).ok().as_deref()
                         == match &r.state {
@@ -470,14 +511,14 @@ impl Store {
             .collect();
         absent.sort_by_key(|r| !r.path.ends_with(".conf"));
         for r in absent {
-            atomic::remove(&target.path(&r.path))?;
+            atomic::remove(&target.path(&r.path)?)?;
             crate::crash::point("rollback: removed a file");
         }
         // Deepest first; only when empty (someone else may use them now).
         let mut dirs = g.manifest.created_dirs.clone();
         dirs.sort_by_key(|d| std::cmp::Reverse(d.len()));
         for d in dirs {
-            let h = target.path(&d);
+            let h = target.path(&d)?;
             if fs::remove_dir(&h).is_ok() {
                 if let Some(p) = h.parent() {
                     atomic::fsync_dir(p)?;
@@ -498,7 +539,8 @@ impl Store {
     /// initramfs is in place).
     pub fn in_effect(&self, target: &Target, g: &Generation) -> bool {
         g.installed.as_ref().is_some_and(|i| {
-            atomic::hash_file(&target.path(&i.mini)).ok().as_deref() == Some(i.mini_blake3.as_str())
+            let hash = target.path(&i.mini).and_then(|h| atomic::hash_file(&h));
+            hash.ok().as_deref() == Some(i.mini_blake3.as_str())
         })
     }
 
@@ -511,7 +553,7 @@ impl Store {
         kver: &str,
         mini: &str,
     ) -> Result<Option<Generation>> {
-        let host = target.path(mini);
+        let host = target.path(mini)?;
         let current = if host.is_file() {
             Some(atomic::hash_file(&host)?)
         } else {

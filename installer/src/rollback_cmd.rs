@@ -18,8 +18,8 @@ use crate::target::Target;
 /// Runs `--rollback [GEN]` (GEN: default the newest generation).
 pub fn rollback(cli: &Cli, generation: Option<u64>) -> Result<ExitCode> {
     let target = Target::new(cli.root.as_deref())?;
-    let _lock = Lock::acquire(&target.path(LOCK_PATH))?;
-    let store = Store::new(&target);
+    let _lock = Lock::acquire(&target.path(LOCK_PATH)?)?;
+    let store = Store::new(&target)?;
     store.clean()?;
     let g = match generation {
         Some(id) => store.get(id)?,
@@ -56,7 +56,7 @@ pub fn rollback(cli: &Cli, generation: Option<u64>) -> Result<ExitCode> {
         }
     }
     for d in dirs {
-        let h = target.path(&d);
+        let h = target.path(&d)?;
         if h.is_dir() {
             // Staging files of an install killed mid-way go too.
             atomic::clean_staging(&h)?;
@@ -99,7 +99,7 @@ struct Listed<'a> {
 /// Runs `--list-rollbacks`.
 pub fn list(cli: &Cli) -> Result<ExitCode> {
     let target = Target::new(cli.root.as_deref())?;
-    let store = Store::new(&target);
+    let store = Store::new(&target)?;
     let gens = store.list()?;
     let listed: Vec<Listed> = gens
         .iter()

@@ -41,21 +41,23 @@ const PATH_DIRS: &[&str] = &[
     "/bin",
 ];
 
-/// Whether `prog` (a name looked up in PATH, or a path) exists under `root`.
-fn program_exists(root: &Path, prog: &str) -> bool {
-    let under = |p: &str| root.join(p.trim_start_matches('/'));
+/// Whether `prog` (a name looked up in PATH, or a path) exists in the build
+/// root of `target` ([`Target::build_path`]; a path that cannot be
+/// resolved there counts as missing).
+fn program_exists(target: &Target, prog: &str) -> bool {
+    let exists = |p: &str| target.build_path(p).is_ok_and(|h| h.exists());
     if prog.contains('/') {
-        return under(prog).exists();
+        return exists(prog);
     }
-    PATH_DIRS
-        .iter()
-        .any(|d| under(&format!("{d}/{prog}")).exists())
+    PATH_DIRS.iter().any(|d| exists(&format!("{d}/{prog}")))
 }
 
-/// dracut's version from `usr/lib/dracut/dracut-version.sh`
-/// (`DRACUT_VERSION=059`), else `dracut --version` when running on the host.
-fn dracut_version(root: &Path) -> Option<String> {
-    let f = root.join("usr/lib/dracut/dracut-version.sh");
+/// dracut's version from `usr/lib/dracut/dracut-version.sh` in the build
+/// root (`DRACUT_VERSION=059`), else `dracut --version` when running on the host.
+fn dracut_version(target: &Target) -> Option<String> {
+    let f = target
+        .build_path("/usr/lib/dracut/dracut-version.sh")
+        .ok()?;
     if let Ok(text) = std::fs::read_to_string(f) {
         if let Some(v) = text
             .lines()
@@ -64,7 +66,7 @@ fn dracut_version(root: &Path) -> Option<String> {
             return Some(v.trim_matches('"').to_string());
         }
     }
-    if root == Path::new("/") && program_exists(root, "dracut") {
+    if target.build_root() == Path::new("/") && program_exists(target, "dracut") {
         if let Ok(out) = Command::new("dracut").arg("--version").run_get_string() {
             return out.split_whitespace().nth(1).map(str::to_string);
         }
@@ -78,14 +80,14 @@ pub fn detect(target: &Target, config: &Config) -> Tools {
     let mut missing = Vec::new();
     for argv in [&config.build.initoverlayfs, &config.build.initrd] {
         match argv.first() {
-            Some(p) if !program_exists(root, p) => missing.push(p.clone()),
+            Some(p) if !program_exists(target, p) => missing.push(p.clone()),
             None => missing.push("(empty [build] argv)".into()),
             _ => {}
         }
     }
     missing.dedup();
-    let dracut = if program_exists(root, "dracut") {
-        Some(dracut_version(root).unwrap_or_else(|| "unknown version".into()))
+    let dracut = if program_exists(target, "dracut") {
+        Some(dracut_version(target).unwrap_or_else(|| "unknown version".into()))
     } else {
         None
     };
@@ -96,7 +98,7 @@ pub fn detect(target: &Target, config: &Config) -> Tools {
     let missing_payload = if uses_dracut_initrd {
         PAYLOAD
             .iter()
-            .filter(|p| !target.path(p).exists())
+            .filter(|p| !target.path(p).is_ok_and(|h| h.exists()))
             .map(|p| p.to_string())
             .collect()
     } else {
