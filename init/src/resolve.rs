@@ -1,7 +1,7 @@
 //! Boot filesystem device resolver: [`DeviceSpec`] -> device node.
 //!
 //! * systemd mode (`udev = true`): udev's `/dev/disk/by-*` link for the spec
-//!   (see [`DeviceSpec::udev_link`]), with the sysfs probe below as a second
+//!   (see [`DeviceSpec::udev_links`]), with the sysfs probe below as a second
 //!   chance.
 //! * pid1 mode: no udev, so every block device in `/sys/class/block/*` is
 //!   examined: `dev` (`MAJOR:MINOR`), `uevent` (`DEVNAME`, `PARTN`,
@@ -262,11 +262,13 @@ impl Resolver {
             }
         }
         if self.udev {
-            let link = self.under(&spec.udev_link());
-            if link.exists() {
-                let real = fs::canonicalize(&link)
-                    .with_context(|| format!("cannot resolve {}", link.display()))?;
-                return Ok(Some(real));
+            for link in spec.udev_links() {
+                let link = self.under(&link);
+                if link.exists() {
+                    let real = fs::canonicalize(&link)
+                        .with_context(|| format!("cannot resolve {}", link.display()))?;
+                    return Ok(Some(real));
+                }
             }
         }
         let devs = self.scan();
@@ -541,6 +543,15 @@ mod tests {
             got,
             Some(fs::canonicalize(fake.root().join("dev/vdc4")).unwrap())
         );
+        // udev names a vfat UUID link in upper case; specs may use either.
+        fs::create_dir_all(fake.root().join("dev/disk/by-uuid")).unwrap();
+        fs::write(fake.root().join("dev/vdc1"), b"").unwrap();
+        std::os::unix::fs::symlink("../../vdc1", fake.root().join("dev/disk/by-uuid/7A3B-1C2D"))
+            .unwrap();
+        let esp = Some(fs::canonicalize(fake.root().join("dev/vdc1")).unwrap());
+        for spec in ["UUID=7A3B-1C2D", "UUID=7a3b-1c2d"] {
+            assert_eq!(r.find(&spec.parse().unwrap(), None).unwrap(), esp, "{spec}");
+        }
     }
 
     #[test]

@@ -29,18 +29,35 @@ pub enum DeviceSpec {
 }
 
 impl DeviceSpec {
-    /// The `/dev/disk/by-*` symlink udev creates for this spec, if any
-    /// (used in systemd mode, where udev runs). Labels are escaped the way
-    /// udev escapes them (`/` and whitespace become `\x2f`, `\x20`, …).
-    pub fn udev_link(&self) -> String {
-        match self {
-            DeviceSpec::Uuid(u) => format!("/dev/disk/by-uuid/{}", u.to_ascii_lowercase()),
-            DeviceSpec::Label(l) => format!("/dev/disk/by-label/{}", udev_escape(l)),
-            DeviceSpec::PartUuid(u) => {
-                format!("/dev/disk/by-partuuid/{}", u.to_ascii_lowercase())
+    /// The `/dev/disk/by-*` symlinks udev may have created for this spec,
+    /// most likely first (used in systemd mode, where udev runs). udev names
+    /// them by the value blkid reports, which is lower case for most UUIDs
+    /// but upper case for vfat's (`7A3B-1C2D`), so a UUID or PARTUUID is
+    /// tried as written, then in lower and upper case. Labels are escaped the
+    /// way udev escapes them (`/` and whitespace become `\x2f`, `\x20`, …).
+    pub fn udev_links(&self) -> Vec<String> {
+        let cased = |dir: &str, u: &str| {
+            let mut v = Vec::new();
+            for c in [
+                u.to_string(),
+                u.to_ascii_lowercase(),
+                u.to_ascii_uppercase(),
+            ] {
+                let link = format!("/dev/disk/{dir}/{c}");
+                if !v.contains(&link) {
+                    v.push(link);
+                }
             }
-            DeviceSpec::PartLabel(l) => format!("/dev/disk/by-partlabel/{}", udev_escape(l)),
-            DeviceSpec::Path(p) => p.clone(),
+            v
+        };
+        match self {
+            DeviceSpec::Uuid(u) => cased("by-uuid", u),
+            DeviceSpec::Label(l) => vec![format!("/dev/disk/by-label/{}", udev_escape(l))],
+            DeviceSpec::PartUuid(u) => cased("by-partuuid", u),
+            DeviceSpec::PartLabel(l) => {
+                vec![format!("/dev/disk/by-partlabel/{}", udev_escape(l))]
+            }
+            DeviceSpec::Path(p) => vec![p.clone()],
         }
     }
 
@@ -354,9 +371,21 @@ mod tests {
 
     #[test]
     fn udev_links() {
-        let s: DeviceSpec = "UUID=ABCD-1234".parse().unwrap();
-        assert_eq!(s.udev_link(), "/dev/disk/by-uuid/abcd-1234");
+        // vfat: udev's link is upper case, as blkid reports it.
+        let s: DeviceSpec = "UUID=7A3B-1C2D".parse().unwrap();
+        assert_eq!(
+            s.udev_links(),
+            ["/dev/disk/by-uuid/7A3B-1C2D", "/dev/disk/by-uuid/7a3b-1c2d"]
+        );
+        let s: DeviceSpec = "PARTUUID=0a1b2c3d-01".parse().unwrap();
+        assert_eq!(
+            s.udev_links(),
+            [
+                "/dev/disk/by-partuuid/0a1b2c3d-01",
+                "/dev/disk/by-partuuid/0A1B2C3D-01"
+            ]
+        );
         let s: DeviceSpec = "LABEL=my boot/x".parse().unwrap();
-        assert_eq!(s.udev_link(), "/dev/disk/by-label/my\\x20boot\\x2fx");
+        assert_eq!(s.udev_links(), ["/dev/disk/by-label/my\\x20boot\\x2fx"]);
     }
 }
