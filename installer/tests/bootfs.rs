@@ -1,0 +1,145 @@
+//! Offline installs whose `/boot` the boot-time program must find as the
+//! system does: quoted fstab specs, a btrfs `/boot` on a subvolume, `/` and
+//! `/boot` on one btrfs, a config naming another filesystem, and an image
+//! path the boot-time program would resolve elsewhere.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+
+use common::{assert_same, run, show, snapshot, temp_root, FEDORA_KVER};
+use initoverlayfs::config::Config;
+
+const ROOT_LINE: &str = "UUID=2b1f7a3c-0c5e-4d43-9a0e-5b3c1f0e9d11 / btrfs subvol=root 0 0\n";
+const ESP_LINE: &str = "UUID=7A3B-1C2D /boot/efi vfat umask=0077 0 2\n";
+
+fn set_fstab(root: &Path, text: &str) {
+    fs::write(root.join("etc/fstab"), text).unwrap();
+}
+
+fn append_conf(root: &Path, text: &str) {
+    let p = root.join("etc/initoverlayfs.conf");
+    let mut conf = fs::read_to_string(&p).unwrap();
+    conf.push_str(text);
+    fs::write(p, conf).unwrap();
+}
+
+fn written_conf(root: &Path) -> Config {
+    Config::from_toml_str(&fs::read_to_string(root.join("etc/initoverlayfs.conf")).unwrap())
+        .unwrap()
+}
+
+/// Runs `-y` and expects a refusal that leaves the tree as it was; returns stderr.
+fn refused(root: &Path) -> String {
+    let before = snapshot(root);
+    let o = run(root, &["-y"]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert_same(&before, &snapshot(root), "refused install");
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn quoted_fstab_spec_is_written_normalized() {
+    let (_t, root) = temp_root("fedora");
+    set_fstab(
+        &root,
+        &format!(
+            "{ROOT_LINE}UUID='aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee' /boot ext4 defaults 1 2\n{ESP_LINE}"
+        ),
+    );
+    let o = run(&root, &["-y"]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let c = written_conf(&root);
+    assert_eq!(
+        c.boot.bootfs.as_deref(),
+        Some("UUID=aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee")
+    );
+    assert_eq!(c.boot.options, None);
+}
+
+#[test]
+fn btrfs_boot_subvolume_is_carried_into_the_config() {
+    let (_t, root) = temp_root("fedora");
+    set_fstab(
+        &root,
+        &format!(
+            "{ROOT_LINE}UUID=9e1c5a7d-3b2f-4e8a-b6d4-1f0c2e3d4a5b /boot btrfs subvol=@boot,compress=zstd:1 0 0\n{ESP_LINE}"
+        ),
+    );
+    let o = run(&root, &["--check"]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("with subvol=@boot"),
+        "{}",
+        show(&o)
+    );
+    let o = run(&root, &["-y"]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let c = written_conf(&root);
+    assert_eq!(c.boot.options.as_deref(), Some("subvol=@boot"));
+    assert_eq!(c.boot.bootfstype.as_deref(), Some("btrfs"));
+    assert!(root
+        .join(format!("boot/initoverlayfs-{FEDORA_KVER}.img"))
+        .is_file());
+}
+
+#[test]
+fn root_and_boot_on_one_btrfs_are_refused() {
+    let x = "UUID=2b1f7a3c-0c5e-4d43-9a0e-5b3c1f0e9d11";
+    for fstab in [
+        format!("{x} / btrfs defaults 0 0\n{x} /boot btrfs subvol=/@/boot 0 0\n{ESP_LINE}"),
+        format!("{x} / btrfs subvolid=256 0 0\n{x} /boot btrfs subvolid=258 0 0\n{ESP_LINE}"),
+    ] {
+        let (_t, root) = temp_root("fedora");
+        set_fstab(&root, &fstab);
+        let err = refused(&root);
+        assert!(
+            err.contains("layout: boot-on-root") && err.contains("of the root filesystem"),
+            "{fstab}: {err}"
+        );
+    }
+}
+
+#[test]
+fn config_naming_another_filesystem_is_refused() {
+    let (_t, root) = temp_root("fedora");
+    append_conf(&root, "[boot]\nbootfs = \"LABEL=boot\"\n");
+    let err = refused(&root);
+    assert!(
+        err.contains("bootfs: [boot] bootfs = LABEL=boot")
+            && err.contains("UUID=9e1c5a7d-3b2f-4e8a-b6d4-1f0c2e3d4a5b")
+            && err.contains("/etc/initoverlayfs.conf"),
+        "{err}"
+    );
+    // A btrfs /boot whose config lost its subvolume.
+    let (_t, root) = temp_root("fedora");
+    set_fstab(
+        &root,
+        &format!("{ROOT_LINE}UUID=b /boot btrfs subvol=@boot 0 0\n{ESP_LINE}"),
+    );
+    append_conf(&root, "[boot]\noptions = \"subvol=@old\"\n");
+    let err = refused(&root);
+    assert!(
+        err.contains("options = \"subvol=@old\"") && err.contains("\"subvol=@boot\""),
+        "{err}"
+    );
+}
+
+#[test]
+fn switch_is_refused_when_boot_would_resolve_the_image_elsewhere() {
+    // The image path goes through a symlink on /boot: the check before the
+    // switch refuses, and the install is undone with the entry untouched.
+    let (_t, root) = temp_root("fedora");
+    std::os::unix::fs::symlink(".", root.join("boot/link")).unwrap();
+    append_conf(
+        &root,
+        "[image]\npath = \"/link/initoverlayfs-{kver}.img\"\n",
+    );
+    let err = refused(&root);
+    assert!(
+        err.contains("the boot entry was not switched") && err.contains("symlink"),
+        "{err}"
+    );
+    assert!(err.contains("previous state was restored"), "{err}");
+}
