@@ -143,3 +143,146 @@ fn switch_is_refused_when_boot_would_resolve_the_image_elsewhere() {
     );
     assert!(err.contains("previous state was restored"), "{err}");
 }
+
+/// Why the live test cannot run here, if it cannot.
+fn missing_for_live() -> Option<String> {
+    if unsafe { libc::geteuid() } != 0 {
+        return Some("not root".into());
+    }
+    for tool in ["unshare", "losetup", "mkfs.btrfs", "btrfs"] {
+        let found = std::process::Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !found {
+            return Some(format!("{tool} is not installed"));
+        }
+    }
+    let known = fs::read_to_string("/proc/filesystems").unwrap_or_default();
+    ["btrfs", "overlay"]
+        .into_iter()
+        .find(|f| {
+            !known
+                .lines()
+                .any(|l| l.split_whitespace().last() == Some(f))
+        })
+        .map(|f| format!("the kernel has no {f}"))
+}
+
+/// The live check on this machine, in a private mount namespace where
+/// `/boot` is the subvolume `@boot` of a btrfs on a loop device and `/etc`
+/// an overlay holding the config under test: the spec is resolved by the
+/// boot-time resolver and compared with the device on /boot.
+#[test]
+fn live_check_resolves_the_spec_as_boot_does() {
+    if let Some(why) = missing_for_live() {
+        eprintln!("SKIP: {why}");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let uuid = |n: u8| {
+        format!(
+            "{:08x}-0000-4000-8000-0000000000{n:02x}",
+            std::process::id()
+        )
+    };
+    for (name, n) in [("boot.img", 1), ("other.img", 2)] {
+        fs::File::create(d.join(name))
+            .unwrap()
+            .set_len(128 << 20)
+            .unwrap();
+        let o = std::process::Command::new("mkfs.btrfs")
+            .args(["-q", "-f", "-U", &uuid(n)])
+            .arg(d.join(name))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", show(&o));
+    }
+    let cases = [
+        ("detected", String::new()),
+        (
+            "quoted",
+            format!("[boot]\nbootfs = \"UUID='{}'\"\n", uuid(1)),
+        ),
+        (
+            "other-subvol",
+            "[boot]\noptions = \"subvol=/@other\"\n".into(),
+        ),
+        (
+            "other-device",
+            format!("[boot]\nbootfs = \"UUID={}\"\n", uuid(2)),
+        ),
+    ];
+    for (name, conf) in &cases {
+        fs::write(d.join(format!("{name}.conf")), conf).unwrap();
+    }
+    let script = r#"
+set -e
+loop=$(losetup -f --show "$D/boot.img")
+other=$(losetup -f --show "$D/other.img")
+trap 'umount /boot 2>/dev/null; losetup -d "$loop" "$other"' EXIT
+echo "LOOP=$loop OTHER=$other"
+m=$(mktemp -d)
+mount "$loop" "$m"
+btrfs -q subvolume create "$m/@boot"
+umount "$m"
+rmdir "$m"
+mount -o subvol=@boot "$loop" /boot
+mkdir "$D/up" "$D/work"
+mount -t overlay overlay -o "lowerdir=/etc,upperdir=$D/up,workdir=$D/work" /etc
+for c in detected quoted other-subvol other-device; do
+    rm -f /etc/initoverlayfs.conf
+    [ -s "$D/$c.conf" ] && cp "$D/$c.conf" /etc/initoverlayfs.conf
+    "$BIN" --check --json > "$D/$c.json" || true
+done
+"#;
+    let o = std::process::Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", script])
+        .env("D", d)
+        .env("BIN", env!("CARGO_BIN_EXE_initoverlayfs-install"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", show(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let (loop_dev, other) = out
+        .lines()
+        .find_map(|l| l.strip_prefix("LOOP="))
+        .and_then(|l| l.split_once(" OTHER="))
+        .unwrap();
+    let bootfs = |name: &str| -> (String, String) {
+        let text = fs::read_to_string(d.join(format!("{name}.json"))).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}: {text}"));
+        let c = v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == "bootfs")
+            .unwrap_or_else(|| panic!("{name}: no bootfs check: {v:#}"));
+        (
+            c["status"].as_str().unwrap().into(),
+            c["detail"].as_str().unwrap().into(),
+        )
+    };
+    let (status, detail) = bootfs("detected");
+    assert_eq!(status, "pass", "{detail}");
+    assert!(
+        detail.contains(&format!("is {loop_dev}")) && detail.contains("with subvol=/@boot"),
+        "{detail}"
+    );
+    let (status, detail) = bootfs("quoted");
+    assert_eq!(status, "pass", "{detail}");
+    let (status, detail) = bootfs("other-subvol");
+    assert_eq!(status, "fail", "{detail}");
+    assert!(
+        detail.contains("/@other") && detail.contains("/@boot"),
+        "{detail}"
+    );
+    let (status, detail) = bootfs("other-device");
+    assert_eq!(status, "fail", "{detail}");
+    assert!(
+        detail.contains(&uuid(2)) && detail.contains(other) && detail.contains(loop_dev),
+        "{detail}"
+    );
+}
