@@ -56,6 +56,19 @@ fn quoted_fstab_spec_is_written_normalized() {
         Some("UUID=aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee")
     );
     assert_eq!(c.boot.options, None);
+
+    // A quoted spec kept from an older config file is rewritten too.
+    let (_t, root) = temp_root("fedora");
+    append_conf(
+        &root,
+        "[boot]\nbootfs = \"uuid='9e1c5a7d-3b2f-4e8a-b6d4-1f0c2e3d4a5b'\"\n",
+    );
+    let o = run(&root, &["-y"]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert_eq!(
+        written_conf(&root).boot.bootfs.as_deref(),
+        Some("UUID=9e1c5a7d-3b2f-4e8a-b6d4-1f0c2e3d4a5b")
+    );
 }
 
 #[test]
