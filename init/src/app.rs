@@ -152,11 +152,12 @@ pub fn run(cli: &Cli, mode: &Mode) -> Result<()> {
     }
     let kver = step("read config", || sys::kernel_release().context("uname"))?;
     info!(
-        "config {}: bootfs={} hint={} bootfstype={} image={} ({}) timeout={} s",
+        "config {}: bootfs={} hint={} bootfstype={} options={} image={} ({}) timeout={} s",
         config_path.display(),
         config.boot.bootfs.as_deref().unwrap_or("(none)"),
         config.boot.bootfs_hint.as_deref().unwrap_or("(none)"),
         config.boot.bootfstype.as_deref().unwrap_or("(auto)"),
+        config.boot.options.as_deref().unwrap_or("(none)"),
         config.image.path_for(&kver),
         config.image.fstype,
         config.boot.timeout
@@ -240,7 +241,13 @@ pub fn run(cli: &Cli, mode: &Mode) -> Result<()> {
                     t
                 }
             };
-            setup::mount_bootfs(&layout, &device, &fstype, &mut stack)
+            setup::mount_bootfs(
+                &layout,
+                &device,
+                &fstype,
+                config.boot.options.as_deref(),
+                &mut stack,
+            )
         })?;
     }
 

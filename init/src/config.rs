@@ -8,7 +8,8 @@
 //! [boot]
 //! bootfs = "UUID=1a3a6db4-a7c2-43e5-bed5-9385f26c68ff"
 //! bootfs_hint = "/dev/vda2"
-//! bootfstype = "ext4"
+//! bootfstype = "btrfs"
+//! options = "subvol=/@boot"
 //! drivers = ["virtio_blk"]
 //! timeout = 30
 //! [image]
@@ -74,6 +75,14 @@ pub struct Boot {
     /// lets the kernel try the types it knows.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bootfstype: Option<String>,
+    /// Mount data (mount(2)'s `data`, comma-separated, as in fstab's fourth
+    /// field) passed when mounting the boot filesystem, so that the mount
+    /// shows what the running system's `/boot` shows: `subvol=/@boot` for a
+    /// btrfs `/boot` on a subvolume. `None`: no data; a btrfs filesystem then
+    /// shows its default subvolume. The installer fills it from the options
+    /// that change what the mount shows (it lists which, and why).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub options: Option<String>,
     /// Kernel modules the boot filesystem's disk needs (controller, bus and
     /// disk drivers, e.g. `["virtio_blk"]` or `["ahci", "sd_mod"]`): the
     /// dracut module puts only these into the mini initramfs, and
@@ -93,6 +102,7 @@ impl Default for Boot {
             bootfs: None,
             bootfs_hint: None,
             bootfstype: None,
+            options: None,
             drivers: Vec::new(),
             timeout: 30,
         }
@@ -410,6 +420,7 @@ mod tests {
 bootfs = "UUID=1a3a6db4-a7c2-43e5-bed5-9385f26c68ff"
 bootfs_hint = "/dev/vda2"
 bootfstype = "ext4"
+options = "subvol=/@boot"
 drivers = ["virtio_pci", "virtio_blk"]
 timeout = 30
 [image]
@@ -432,6 +443,7 @@ initrd = ["mkinitrd", "{output}"]
         );
         assert_eq!(c.boot.bootfs_hint.as_deref(), Some("/dev/vda2"));
         assert_eq!(c.boot.bootfstype.as_deref(), Some("ext4"));
+        assert_eq!(c.boot.options.as_deref(), Some("subvol=/@boot"));
         assert_eq!(c.boot.drivers, ["virtio_pci", "virtio_blk"]);
         assert_eq!(c.image.compression.algorithm, Algorithm::Lz4hc);
         assert_eq!(c.image.compression.level, Some(12));

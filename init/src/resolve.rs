@@ -1,7 +1,7 @@
 //! Boot filesystem device resolver: [`DeviceSpec`] -> device node.
 //!
 //! * systemd mode (`udev = true`): udev's `/dev/disk/by-*` link for the spec
-//!   (see [`DeviceSpec::udev_link`]), with the sysfs probe below as a second
+//!   (see [`DeviceSpec::udev_links`]), with the sysfs probe below as a second
 //!   chance.
 //! * pid1 mode: no udev, so every block device in `/sys/class/block/*` is
 //!   examined: `dev` (`MAJOR:MINOR`), `uevent` (`DEVNAME`, `PARTN`,
@@ -247,7 +247,8 @@ impl Resolver {
     /// One look for `spec` (trying `hint` first). `Ok(None)`: not there yet.
     /// Errors: the device exists but its node cannot be created.
     pub fn find(&mut self, spec: &DeviceSpec, hint: Option<&str>) -> Result<Option<PathBuf>> {
-        let spec = from_udev_path(spec).unwrap_or_else(|| spec.clone());
+        // `/dev/disk/by-*` links do not exist in pid1 mode: look up the tag.
+        let spec = spec.canonical();
         if let Some(hint) = hint {
             if let Some(node) = self.check_hint(&spec, hint) {
                 debug!("{spec} found at hint {}", node.display());
@@ -261,11 +262,13 @@ impl Resolver {
             }
         }
         if self.udev {
-            let link = self.under(&spec.udev_link());
-            if link.exists() {
-                let real = fs::canonicalize(&link)
-                    .with_context(|| format!("cannot resolve {}", link.display()))?;
-                return Ok(Some(real));
+            for link in spec.udev_links() {
+                let link = self.under(&link);
+                if link.exists() {
+                    let real = fs::canonicalize(&link)
+                        .with_context(|| format!("cannot resolve {}", link.display()))?;
+                    return Ok(Some(real));
+                }
             }
         }
         let devs = self.scan();
@@ -312,44 +315,6 @@ impl Resolver {
             pause = (pause * 2).min(Duration::from_millis(100));
         }
     }
-}
-
-/// `/dev/disk/by-uuid/X` and friends name a spec; in pid1 mode those links do
-/// not exist, so they are looked up as the spec they encode.
-fn from_udev_path(spec: &DeviceSpec) -> Option<DeviceSpec> {
-    let DeviceSpec::Path(p) = spec else {
-        return None;
-    };
-    let rest = p.strip_prefix("/dev/disk/")?;
-    let (kind, value) = rest.split_once('/')?;
-    let value = unescape_udev(value);
-    Some(match kind {
-        "by-uuid" => DeviceSpec::Uuid(value),
-        "by-label" => DeviceSpec::Label(value),
-        "by-partuuid" => DeviceSpec::PartUuid(value),
-        "by-partlabel" => DeviceSpec::PartLabel(value),
-        _ => return None,
-    })
-}
-
-/// Undoes udev's `\xNN` escaping of link names.
-fn unescape_udev(s: &str) -> String {
-    let mut out = Vec::new();
-    let b = s.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\' && i + 4 <= b.len() && b[i + 1] == b'x' {
-            let hex = std::str::from_utf8(&b[i + 2..i + 4]).unwrap_or("");
-            if let Ok(v) = u8::from_str_radix(hex, 16) {
-                out.push(v);
-                i += 4;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
@@ -578,6 +543,15 @@ mod tests {
             got,
             Some(fs::canonicalize(fake.root().join("dev/vdc4")).unwrap())
         );
+        // udev names a vfat UUID link in upper case; specs may use either.
+        fs::create_dir_all(fake.root().join("dev/disk/by-uuid")).unwrap();
+        fs::write(fake.root().join("dev/vdc1"), b"").unwrap();
+        std::os::unix::fs::symlink("../../vdc1", fake.root().join("dev/disk/by-uuid/7A3B-1C2D"))
+            .unwrap();
+        let esp = Some(fs::canonicalize(fake.root().join("dev/vdc1")).unwrap());
+        for spec in ["UUID=7A3B-1C2D", "UUID=7a3b-1c2d"] {
+            assert_eq!(r.find(&spec.parse().unwrap(), None).unwrap(), esp, "{spec}");
+        }
     }
 
     #[test]
@@ -636,11 +610,5 @@ mod tests {
             })
             .unwrap();
         assert_eq!(node, fake.root().join("dev/vdq"));
-    }
-
-    #[test]
-    fn unescapes_udev_names() {
-        assert_eq!(unescape_udev("my\\x20boot\\x2fx"), "my boot/x");
-        assert_eq!(unescape_udev("plain"), "plain");
     }
 }

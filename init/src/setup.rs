@@ -76,20 +76,25 @@ pub fn detect_fstype(device: &Path) -> Result<String> {
     }
 }
 
-/// Mounts `device` read-write on `/boot` as `fstype`.
+/// Mounts `device` read-write on `/boot` as `fstype`, with `options` (the
+/// `[boot] options` mount data, e.g. `subvol=/@boot`) so that it shows what
+/// the installed system's `/boot` shows.
 pub fn mount_bootfs(
     layout: &Layout,
     device: &Path,
     fstype: &str,
+    options: Option<&str>,
     stack: &mut MountStack,
 ) -> Result<()> {
     let target = layout.boot();
     mkdir(&target)?;
-    mounts::mount(&device.to_string_lossy(), &target, fstype, 0, None)?;
+    let options = options.filter(|o| !o.is_empty());
+    mounts::mount(&device.to_string_lossy(), &target, fstype, 0, options)?;
     stack.push(&target);
     info!(
-        "mounted {} ({fstype}) on {}",
+        "mounted {} ({fstype}{}) on {}",
         device.display(),
+        options.map(|o| format!(", {o}")).unwrap_or_default(),
         target.display()
     );
     Ok(())

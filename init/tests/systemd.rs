@@ -27,14 +27,35 @@ fn run_systemd_mode(image_conf: &str) -> (String, String) {
     fs::create_dir_all(image_tree.join("etc")).unwrap();
     fs::write(image_tree.join("hello.txt"), "hello\n").unwrap();
     let (boot_img, uuid) = boot_disk(d, &image_tree);
+    run_on(
+        d,
+        &boot_img,
+        &format!("bootfs = \"UUID={uuid}\"\n"),
+        image_conf,
+        "",
+    )
+}
+
+/// Runs `initoverlayfs --systemd` in a chroot under `d` (holding the
+/// image tree in `d/image`) with the boot disk `boot_img` on a loop device:
+/// `boot_conf` goes into `[boot]`, `image_conf` is the `[image]` section, and
+/// `prep` runs first with the loop device in `$loop` (to lay out the disk).
+fn run_on(
+    d: &Path,
+    boot_img: &Path,
+    boot_conf: &str,
+    image_conf: &str,
+    prep: &str,
+) -> (String, String) {
     let stage = d.join("stage");
     install_with_libs(Path::new(BIN), &stage, "/usr/sbin/initoverlayfs");
     fs::create_dir_all(stage.join("etc")).unwrap();
-    let conf_head = format!(
-        "[boot]\nbootfs = \"UUID={uuid}\"\ntimeout = 5\n{image_conf}\n[init]\nmode = \"systemd\"\n"
-    );
+    let conf_head =
+        format!("[boot]\n{boot_conf}timeout = 5\n{image_conf}\n[init]\nmode = \"systemd\"\n");
     let conf_head_path = d.join("conf");
     fs::write(&conf_head_path, conf_head).unwrap();
+    let prep_path = d.join("prep.sh");
+    fs::write(&prep_path, prep).unwrap();
     let t = d.join("initramfs");
     fs::create_dir_all(&t).unwrap();
     let script = r#"
@@ -44,6 +65,7 @@ cp -a "$STAGE/." "$T/"
 for m in dev proc sys; do mkdir -p "$T/$m"; mount --rbind "/$m" "$T/$m"; done
 loop=$(losetup -f --show "$BOOTIMG")
 trap 'losetup -d "$loop"' EXIT
+. "$PREP"
 # The hint names the real device, so the hint path is exercised.
 { cat "$CONF"; echo; } | sed "s|^timeout = 5|timeout = 5\nbootfs_hint = \"$loop\"|" > "$T/etc/initoverlayfs.conf"
 set +e
@@ -59,8 +81,9 @@ true
         &[
             ("T", &t),
             ("STAGE", &stage),
-            ("BOOTIMG", &boot_img),
+            ("BOOTIMG", boot_img),
             ("CONF", &conf_head_path),
+            ("PREP", &prep_path),
         ],
     )
 }
@@ -105,6 +128,76 @@ fn systemd_mode_failure_exits_1_and_undoes_mounts() {
     );
     assert!(
         errors[0].ends_with("/initrofs as nosuchfs read-only: No such device (os error 19)"),
+        "{ctx}"
+    );
+}
+
+/// A btrfs boot filesystem whose image lives in the subvolume `@boot` (as
+/// `UUID=… /boot btrfs subvol=@boot` mounts it): the mount must pass
+/// `[boot] options`, or it shows the top level, where the image is not.
+#[test]
+fn btrfs_boot_subvolume_is_mounted_with_the_configured_options() {
+    let tools: Vec<&str> = TOOLS
+        .iter()
+        .copied()
+        .chain(["mkfs.btrfs", "btrfs"])
+        .collect();
+    let filesystems: Vec<&str> = FILESYSTEMS.iter().copied().chain(["btrfs"]).collect();
+    require!(&tools, &filesystems);
+    let run = |options: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let image_tree = d.join("image");
+        fs::create_dir_all(image_tree.join("etc")).unwrap();
+        fs::write(image_tree.join("hello.txt"), "hello\n").unwrap();
+        let test_img = d.join("test.img");
+        common::run(
+            std::process::Command::new("mkfs.erofs")
+                .arg("--quiet")
+                .arg(&test_img)
+                .arg(&image_tree),
+        );
+        let uuid = common::unique_uuid();
+        let boot_img = d.join("boot.btrfs");
+        fs::File::create(&boot_img)
+            .unwrap()
+            .set_len(128 << 20)
+            .unwrap();
+        common::run(
+            std::process::Command::new("mkfs.btrfs")
+                .args(["-q", "-f", "-U", &uuid])
+                .arg(&boot_img),
+        );
+        let prep = format!(
+            "m=$(mktemp -d)\nmount \"$loop\" \"$m\"\nbtrfs -q subvolume create \"$m/@boot\"\n\
+             cp {} \"$m/@boot/test.img\"\numount \"$m\"\nrmdir \"$m\"\n",
+            test_img.display()
+        );
+        let boot_conf = format!("bootfs = \"UUID={uuid}\"\nbootfstype = \"btrfs\"\n{options}");
+        run_on(
+            d,
+            &boot_img,
+            &boot_conf,
+            "[image]\npath = \"/test.img\"",
+            &prep,
+        )
+    };
+
+    let (stdout, stderr) = run("options = \"subvol=/@boot\"\n");
+    let ctx = format!("stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.contains("RC=0"), "{ctx}");
+    assert!(stdout.contains("MERGED_OK"), "{ctx}");
+    assert!(stdout.contains("BOOT_MOVED"), "{ctx}");
+    assert!(stderr.contains("(btrfs, subvol=/@boot) on /boot"), "{ctx}");
+    eprintln!("{ctx}");
+
+    // Without the option the top level is mounted and the image is missing.
+    let (stdout, stderr) = run("");
+    let ctx = format!("stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.contains("RC=1"), "{ctx}");
+    assert!(stdout.contains("BOOT_UNMOUNTED"), "{ctx}");
+    assert!(
+        stderr.contains("initoverlayfs: error: attach image") && stderr.contains("test.img"),
         "{ctx}"
     );
 }

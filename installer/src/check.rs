@@ -6,11 +6,12 @@ use std::fmt::Write as _;
 use initoverlayfs::config::Algorithm;
 use serde::Serialize;
 
+use crate::bootfs;
 use crate::detect::Detection;
 use crate::drivers::{self, Origin};
 use crate::kconfig::Availability;
 use crate::kernel::KernelSupport;
-use crate::layout::Layout;
+use crate::layout::{self, Layout};
 use crate::plan::{self, Plan};
 use crate::space;
 
@@ -101,15 +102,23 @@ fn avail_check(id: &str, what: &str, a: Availability, guessed: bool) -> Check {
 pub fn checks(det: &Detection, plan: &anyhow::Result<Plan>) -> Vec<Check> {
     let mut v = Vec::new();
     let l = &det.layout;
-    v.push(check(
-        "layout",
-        if l.kind.supported() {
-            Status::Pass
-        } else {
-            Status::Fail
-        },
-        format!("{}: {}", l.kind.as_str(), l.detail),
-    ));
+    v.push(match (l.kind.supported(), layout::identity_unknown(l)) {
+        (false, _) => check(
+            "layout",
+            Status::Fail,
+            format!("{}: {}", l.kind.as_str(), l.detail),
+        ),
+        (true, Some(doubt)) => check(
+            "layout",
+            Status::Warn,
+            format!("{}: {}; {doubt}", l.kind.as_str(), l.detail),
+        ),
+        (true, None) => check(
+            "layout",
+            Status::Pass,
+            format!("{}: {}", l.kind.as_str(), l.detail),
+        ),
+    });
     let modules_dir = format!("/usr/lib/modules/{}", det.kver);
     let is_dir = |p: &str| det.target.path(p).map(|h| h.is_dir());
     v.push(
@@ -233,6 +242,7 @@ pub fn checks(det: &Detection, plan: &anyhow::Result<Plan>) -> Vec<Check> {
         // Entries and space do not matter on a refused layout.
         return v;
     }
+    v.push(bootfs_check(det));
     v.push(drivers_check(det));
     v.push(match (det.entry(), plan) {
         (_, Err(e)) => check("boot-entry", Status::Fail, format!("{e:#}")),
@@ -318,6 +328,24 @@ pub fn checks(det: &Detection, plan: &anyhow::Result<Plan>) -> Vec<Check> {
         v.push(check("space", Status::Fail, e.clone()));
     }
     v
+}
+
+/// The `bootfs` check: the config an install writes makes the boot-time
+/// program mount the filesystem on `/boot`, showing what `/boot` shows
+/// ([`bootfs::verify`]).
+fn bootfs_check(det: &Detection) -> Check {
+    let boot_mount = det
+        .layout
+        .boot
+        .as_ref()
+        .map_or("/boot", |b| b.mount_point.as_str());
+    let verdict = det.bootfs.clone().and_then(|facts| {
+        bootfs::verify(&det.config, &det.kver, boot_mount, &facts).map_err(|e| format!("{e:#}"))
+    });
+    match verdict {
+        Ok(detail) => check("bootfs", Status::Pass, detail),
+        Err(e) => check("bootfs", Status::Fail, e),
+    }
 }
 
 /// The `drivers` check: what goes into the mini initramfs; fails when

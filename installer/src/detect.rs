@@ -3,6 +3,7 @@
 
 use anyhow::{Context, Result};
 use initoverlayfs::config::{Compression, Config, InitMode};
+use initoverlayfs::spec::DeviceSpec;
 
 use crate::cli::Cli;
 use crate::conf::{self, Existing};
@@ -14,7 +15,7 @@ use crate::layout::{self, BootRoot, Layout};
 use crate::osrelease::OsRelease;
 use crate::target::Target;
 use crate::tools::{self, Tools};
-use crate::{compression, kver, space};
+use crate::{bootfs, compression, kver, space};
 
 /// The result of detection.
 #[derive(Debug, Clone)]
@@ -49,6 +50,9 @@ pub struct Detection {
     pub initrd: Option<CurrentInitrd>,
     /// Free bytes on /boot, or why unknown.
     pub free: Result<u64, String>,
+    /// What decides whether boot finds `/boot` as `config` says (live: the
+    /// mounts and the spec's device; offline: the fstab), or why unknown.
+    pub bootfs: Result<bootfs::Facts, String>,
 }
 
 impl Detection {
@@ -149,8 +153,9 @@ pub fn detect(
 
     let mut detected = Config::default();
     if let Some(b) = &layout.boot {
-        detected.boot.bootfs = Some(b.source.clone());
+        detected.boot.bootfs = Some(normalized(&b.source));
         detected.boot.bootfstype = Some(b.fstype.clone());
+        detected.boot.options = b.options.clone();
         // A hint must be a path the target machine has: only live, and only
         // when the spec is not already that path.
         if target.live {
@@ -165,7 +170,14 @@ pub fn detect(
         layout.boot.as_ref(),
         conf::is_explicit(&existing, "boot", "drivers"),
     );
-    let config = conf::merged(&detected, &existing, wanted, mode, cli_drivers.as_deref())?;
+    let mut config = conf::merged(&detected, &existing, wanted, mode, cli_drivers.as_deref())?;
+    // A spec from an older file is written back in the form boot parses.
+    config.boot.bootfs = config.boot.bootfs.as_deref().map(normalized);
+    let boot_mount = layout
+        .boot
+        .as_ref()
+        .map_or("/boot", |b| b.mount_point.as_str());
+    let bootfs = bootfs::gather(target, &config, boot_mount).map_err(|e| format!("{e:#}"));
 
     let entry = entries::find_for_kver(&entries, &kver);
     let initrd = initramfs::discover(target, &boot_root, entry, token.as_deref(), &kver)?;
@@ -189,5 +201,14 @@ pub fn detect(
         compression,
         initrd,
         free,
+        bootfs,
     })
+}
+
+/// `spec` in the normalized form of the shared parser (`UUID='x'` →
+/// `UUID=x`); as written when it does not parse (the `bootfs` check then
+/// fails, naming the parse error).
+fn normalized(spec: &str) -> String {
+    spec.parse::<DeviceSpec>()
+        .map_or_else(|_| spec.to_string(), |s| s.to_string())
 }

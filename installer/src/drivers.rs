@@ -424,6 +424,8 @@ mod tests {
             fstype: "ext4".into(),
             device: Some(dev.into()),
             subvol: None,
+            options: None,
+            dev: None,
             mount_point: "/boot".into(),
         }
     }

@@ -8,8 +8,10 @@
 //! 4. build the image and the mini initramfs into staging files on /boot;
 //! 5. the fallback copy of the original initramfs, then its fallback entry;
 //! 6. the image into place; note the mini initramfs' hash in the generation;
-//! 7. the switch: rename the mini initramfs over the entry's initrd (a new
-//!    entry, when there was none, is written after that);
+//! 7. check that the written config resolves as it will at boot (the spec
+//!    names the device on /boot, the options show what /boot shows, the
+//!    image is there), then the switch: rename the mini initramfs over the
+//!    entry's initrd (a new entry, when there was none, is written after that);
 //! 8. syncfs /boot (+ freeze/thaw on xfs), prune old generations.
 //!
 //! Until 7 the entry boots the original initramfs; from 7 on the mini one
@@ -23,6 +25,7 @@ use anyhow::{Context, Result};
 use initoverlayfs::config::Config;
 
 use crate::atomic;
+use crate::bootfs;
 use crate::check::{self, Status};
 use crate::cli::Cli;
 use crate::crash::point;
@@ -295,7 +298,17 @@ fn transaction(
     )?;
     point("installed.json written");
 
-    // 7. the switch
+    // 7. the switch, once the config the mini initramfs carries resolves
+    // as it will at boot: a refusal here leaves the original entry in use.
+    let boot_mount = det
+        .layout
+        .boot
+        .as_ref()
+        .map_or("/boot", |b| b.mount_point.as_str());
+    bootfs::verify_written(&det.target, &det.kver, boot_mount).context(
+        "the boot-time program would not find the image as configured; the boot entry was not switched",
+    )?;
+    point("boot filesystem verified");
     atomic::rename(&mini_stage, &mini)?;
     point("mini initramfs switched in");
     if let Some(entry) = &plan.new_main_entry {

@@ -6,6 +6,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use initoverlayfs::spec::DeviceSpec;
 use serde::Serialize;
 
 use crate::fstab::{self, FstabEntry};
@@ -26,6 +27,16 @@ pub struct FsInfo {
     /// btrfs subvolume mounted there (`root`), if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub subvol: Option<String>,
+    /// The mount options the boot-time program must pass to see what is
+    /// mounted here (`subvol=@boot` on btrfs; see [`crate::bootfs::carried`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub options: Option<String>,
+    /// Live only: the filesystem's device number, mountinfo's `major:minor`.
+    /// That is the superblock's `s_dev` (`fs/proc_namespace.c`), one per
+    /// filesystem, also on btrfs, where stat() gives every subvolume an
+    /// `st_dev` of its own.
+    #[serde(skip)]
+    pub dev: Option<(u32, u32)>,
     /// Where it is mounted in the target (`/`, `/boot`, `/boot/efi`, `/efi`).
     #[serde(skip)]
     pub mount_point: String,
@@ -120,6 +131,8 @@ fn fs_from_fstab(e: &FstabEntry) -> FsInfo {
             .option("subvol")
             .map(|s| s.trim_start_matches('/').to_string())
             .filter(|s| !s.is_empty()),
+        options: crate::bootfs::carried(&e.vfstype, &e.options),
+        dev: None,
         mount_point: e.file.clone(),
     }
 }
@@ -164,6 +177,8 @@ pub fn mounts_from_mountinfo(
                 fstype: m.fstype.clone(),
                 device: Some(m.source.clone()).filter(|s| s.starts_with("/dev/")),
                 subvol,
+                options: crate::bootfs::carried(&m.fstype, &crate::bootfs::live_options(m)),
+                dev: Some((m.major, m.minor)),
                 mount_point: p.to_string(),
             }
         })
@@ -213,16 +228,22 @@ pub fn classify(mounts: &Mounts, ostree: bool) -> Layout {
                 .into(),
         );
     };
-    if let Some(root) = &mounts.root {
-        if root.source == boot.source && root.subvol.is_some() {
-            return mk(
-                LayoutKind::BootOnRoot,
-                format!(
-                    "/boot is a subvolume of the root filesystem {} (refused)",
-                    root.source
-                ),
-            );
-        }
+    if let Some(root) = mounts
+        .root
+        .as_ref()
+        .filter(|r| same_filesystem(r, boot) == Some(true))
+    {
+        let what = match boot.subvol.as_deref().or(boot.options.as_deref()) {
+            Some(sv) => format!("/boot is the subvolume {sv} of the root filesystem"),
+            None => "/boot is the root filesystem".to_string(),
+        };
+        return mk(
+            LayoutKind::BootOnRoot,
+            format!(
+                "{what} ({} on /, {} on /boot): initoverlayfs needs a separate /boot filesystem (refused)",
+                root.source, boot.source
+            ),
+        );
     }
     match &mounts.esp {
         Some(esp) => mk(
@@ -244,6 +265,49 @@ pub fn classify(mounts: &Mounts, ostree: bool) -> Layout {
             ),
         ),
     }
+}
+
+/// Whether `a` and `b` are one filesystem: live by their device numbers
+/// ([`FsInfo::dev`]), offline by their specs
+/// ([`DeviceSpec::names_same`]: same UUID, same label, … even when one of
+/// them is a `/dev/disk/by-*` path). `None` when that cannot be told: specs
+/// of different kinds (`LABEL=` vs `UUID=`, a tag vs a `/dev` path) name the
+/// same filesystem or not depending on the device, which an offline install
+/// does not see.
+pub fn same_filesystem(a: &FsInfo, b: &FsInfo) -> Option<bool> {
+    if let (Some(x), Some(y)) = (a.dev, b.dev) {
+        return Some(x == y);
+    }
+    match (
+        a.source.parse::<DeviceSpec>(),
+        b.source.parse::<DeviceSpec>(),
+    ) {
+        (Ok(x), Ok(y)) => x.names_same(&y),
+        // Not a block device spec (a network share, …): only equal text tells.
+        _ => (a.source == b.source).then_some(true),
+    }
+}
+
+/// Why the layout may be boot-on-root after all, when that cannot be told:
+/// `/` and `/boot` both btrfs with specs that [`same_filesystem`] cannot
+/// compare (offline). Other filesystem types are not asked about: a second
+/// mount of the root ext4/xfs on /boot would show the whole root tree there,
+/// which no installer writes, while /boot as a subvolume of the root btrfs
+/// is common.
+pub fn identity_unknown(layout: &Layout) -> Option<String> {
+    let (root, boot) = (layout.root.as_ref()?, layout.boot.as_ref()?);
+    if !layout.kind.supported()
+        || root.fstype != "btrfs"
+        || boot.fstype != "btrfs"
+        || same_filesystem(root, boot).is_some()
+    {
+        return None;
+    }
+    Some(format!(
+        "cannot tell offline whether / ({}) and /boot ({}) are one btrfs filesystem; \
+         if they are, /boot is on the root filesystem and initoverlayfs cannot be used",
+        root.source, boot.source
+    ))
 }
 
 /// `$BOOT`: the filesystem whose `loader/entries` holds the BLS entries.
@@ -409,6 +473,108 @@ mod tests {
         assert_eq!(l.kind, LayoutKind::NetworkRoot);
         let l = layout_of("UUID=r / btrfs subvol=root 0 0\nUUID=r /boot btrfs subvol=boot 0 0\n");
         assert_eq!(l.kind, LayoutKind::BootOnRoot);
+    }
+
+    #[test]
+    fn one_btrfs_for_root_and_boot_is_boot_on_root() {
+        let x = "UUID=0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0";
+        for (fstab, why) in [
+            // The field reports: root on the default subvolume …
+            (
+                format!("{x} / btrfs defaults 0 0\n{x} /boot btrfs subvol=/@/boot 0 0\n"),
+                "subvolume @/boot",
+            ),
+            // … and both by id.
+            (
+                format!("{x} / btrfs subvolid=256 0 0\n{x} /boot btrfs subvolid=258 0 0\n"),
+                "subvolume subvolid=258",
+            ),
+            // One spec quoted and in upper case, the other a udev link.
+            (
+                "UUID='0F1E2D3C-4B5A-6978-8796-A5B4C3D2E1F0' / btrfs subvol=root 0 0\n\
+                 /dev/disk/by-uuid/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0 /boot btrfs subvol=boot 0 0\n"
+                    .to_string(),
+                "subvolume boot",
+            ),
+            (
+                "LABEL=sys / ext4 defaults 1 1\nLABEL=sys /boot ext4 defaults 1 2\n".to_string(),
+                "/boot is the root filesystem",
+            ),
+        ] {
+            let l = layout_of(&fstab);
+            assert_eq!(l.kind, LayoutKind::BootOnRoot, "{fstab}");
+            assert!(l.detail.contains(why), "{fstab}: {}", l.detail);
+            assert!(l.detail.contains("(refused)"), "{}", l.detail);
+        }
+    }
+
+    #[test]
+    fn separate_btrfs_boot_carries_its_subvolume() {
+        let l = layout_of(
+            "UUID=r / btrfs subvol=root 0 0\nUUID=b /boot btrfs subvol=@boot,compress=zstd:1 0 0\n",
+        );
+        assert_eq!(l.kind, LayoutKind::BiosBoot);
+        let boot = l.boot.as_ref().unwrap();
+        assert_eq!(boot.options.as_deref(), Some("subvol=@boot"));
+        assert_eq!(identity_unknown(&l), None);
+        let l = layout_of("UUID=r / ext4 defaults 1 1\nUUID=b /boot btrfs subvolid=257 0 0\n");
+        assert_eq!(l.boot.unwrap().options.as_deref(), Some("subvolid=257"));
+    }
+
+    #[test]
+    fn offline_specs_of_different_kinds_are_undecided() {
+        // LABEL= and UUID= may name one btrfs: only the device can tell.
+        let l =
+            layout_of("LABEL=fedora / btrfs subvol=root 0 0\nUUID=b /boot btrfs subvol=boot 0 0\n");
+        assert_eq!(l.kind, LayoutKind::BiosBoot);
+        let doubt = identity_unknown(&l).unwrap();
+        assert!(
+            doubt.contains("LABEL=fedora") && doubt.contains("UUID=b"),
+            "{doubt}"
+        );
+        // Not asked for other filesystems: nobody mounts the root ext4 twice.
+        let l =
+            layout_of("/dev/mapper/rhel-root / xfs defaults 0 0\nUUID=b /boot xfs defaults 0 0\n");
+        assert_eq!(l.kind, LayoutKind::BiosBoot);
+        assert_eq!(identity_unknown(&l), None);
+    }
+
+    #[test]
+    fn live_identity_is_the_filesystem_device_number() {
+        let mi = mountinfo::parse(include_str!(
+            "../tests/fixtures/mountinfo/btrfs-shared.mountinfo"
+        ))
+        .unwrap();
+        // The fstab names the filesystem once by label, once by UUID.
+        let fs = fstab::parse(
+            "LABEL=sys / btrfs defaults 0 0\nUUID=0f1e /boot btrfs subvol=/@/boot 0 0\n",
+        )
+        .unwrap();
+        let m = mounts_from_mountinfo(&mi, &fs, &|_| None);
+        assert_eq!(m.root.as_ref().unwrap().dev, Some((0, 30)));
+        let l = classify(&m, false);
+        assert_eq!(l.kind, LayoutKind::BootOnRoot, "{}", l.detail);
+        assert!(l.detail.contains("subvolume @/boot"), "{}", l.detail);
+
+        // /boot a bind mount of the root's /boot directory.
+        let mi = mountinfo::parse(
+            "22 1 252:3 / / rw - ext4 /dev/vda3 rw\n61 22 252:3 /boot /boot rw - ext4 /dev/vda3 rw\n",
+        )
+        .unwrap();
+        let l = classify(&mounts_from_mountinfo(&mi, &[], &|_| None), false);
+        assert_eq!(l.kind, LayoutKind::BootOnRoot, "{}", l.detail);
+
+        // A btrfs /boot of its own, on a subvolume: supported, carried.
+        let mi = mountinfo::parse(include_str!(
+            "../tests/fixtures/mountinfo/btrfs-boot-subvol.mountinfo"
+        ))
+        .unwrap();
+        let m = mounts_from_mountinfo(&mi, &[], &|d| (d == "/dev/vda2").then(|| "bbbb".into()));
+        let l = classify(&m, false);
+        assert_eq!(l.kind, LayoutKind::ThreePartition, "{}", l.detail);
+        let boot = l.boot.as_ref().unwrap();
+        assert_eq!(boot.source, "UUID=bbbb");
+        assert_eq!(boot.options.as_deref(), Some("subvol=/@boot"));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 pub mod atomic;
 pub mod bls;
+pub mod bootfs;
 pub mod check;
 pub mod check_cmd;
 pub mod cli;

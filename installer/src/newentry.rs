@@ -2,6 +2,7 @@
 //! first boot), the way kernel-install's `90-loaderentry.install` does.
 
 use anyhow::{bail, Result};
+use initoverlayfs::spec::DeviceSpec;
 
 use crate::bls::Entry;
 use crate::layout::{BootRoot, Layout};
@@ -11,8 +12,8 @@ use crate::target::Target;
 /// The kernel command line for a new entry and where it came from:
 /// `/etc/kernel/cmdline`, `/usr/lib/kernel/cmdline`, live `/proc/cmdline`
 /// (without `BOOT_IMAGE=`/`initrd=`), else offline `root=SPEC ro` (+
-/// `rootflags=subvol=` for a btrfs subvolume) from the target's fstab, so
-/// nothing of the build host leaks into the entry.
+/// `rootflags=subvol=…` or `subvolid=…` for a btrfs subvolume) from the
+/// target's fstab, so nothing of the build host leaks into the entry.
 ///
 /// Errors: offline, no cmdline file and no `/` line in the fstab.
 pub fn cmdline(target: &Target, layout: &Layout) -> Result<(String, String)> {
@@ -35,9 +36,20 @@ pub fn cmdline(target: &Target, layout: &Layout) -> Result<(String, String)> {
     let Some(root) = &layout.root else {
         bail!("no kernel command line for a new boot entry: create /etc/kernel/cmdline in the target (its fstab has no / line either)");
     };
-    let mut c = format!("root={} ro", root.source);
-    if let Some(sv) = &root.subvol {
-        c.push_str(&format!(" rootflags=subvol={sv}"));
+    // The spec as the shared parser writes it (`UUID='…'` unquoted, as
+    // libblkid reads fstab), in kernel quotes when it holds a space.
+    let spec = root
+        .source
+        .parse::<DeviceSpec>()
+        .map_or_else(|_| root.source.clone(), |s| s.to_string());
+    let mut c = if spec.contains(char::is_whitespace) {
+        format!("root=\"{spec}\" ro")
+    } else {
+        format!("root={spec} ro")
+    };
+    // The btrfs subvolume however the fstab names it (subvol= or subvolid=).
+    if let Some(o) = &root.options {
+        c.push_str(&format!(" rootflags={o}"));
     }
     Ok((c, "/etc/fstab".into()))
 }
@@ -98,4 +110,38 @@ pub fn make(
         "options {options}\nlinux {linux}\ninitrd {initrd}\n"
     ));
     Entry::parse(&text).expect("generated entries are well-formed")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{fstab, layout};
+
+    fn offline_cmdline(fstab_text: &str) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let target = Target::new(Some(dir.path())).unwrap();
+        let l = layout::classify(
+            &layout::mounts_from_fstab(&fstab::parse(fstab_text).unwrap()),
+            false,
+        );
+        cmdline(&target, &l).unwrap().0
+    }
+
+    #[test]
+    fn offline_root_is_written_as_boot_reads_it() {
+        assert_eq!(
+            offline_cmdline(
+                "UUID='aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee' / btrfs subvol=root 0 0\n"
+            ),
+            "root=UUID=aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee ro rootflags=subvol=root"
+        );
+        assert_eq!(
+            offline_cmdline("UUID=r / btrfs subvolid=256,compress=zstd 0 0\n"),
+            "root=UUID=r ro rootflags=subvolid=256"
+        );
+        assert_eq!(
+            offline_cmdline("LABEL=my\\040root / ext4 defaults 1 1\n"),
+            "root=\"LABEL=my root\" ro"
+        );
+    }
 }

@@ -140,10 +140,11 @@ fn conf_page_documents_every_key_and_default() {
     full.boot.bootfs = Some("LABEL=boot".into());
     full.boot.bootfs_hint = Some("/dev/vda2".into());
     full.boot.bootfstype = Some("ext4".into());
+    full.boot.options = Some("subvol=/@boot".into());
     full.boot.drivers = vec!["virtio_blk".into()];
     let all = keys(&full.to_toml_string().unwrap());
     let defaults = keys(&Config::default().to_toml_string().unwrap());
-    assert!(all.len() >= 11, "{all:?}");
+    assert!(all.len() >= 12, "{all:?}");
     for (section, key, _) in &all {
         // The key is documented under its section's heading.
         let heading = format!("[{section}] SECTION");
