@@ -37,38 +37,52 @@ impl EntryFile {
     }
 }
 
+/// The entries of a directory, and the files skipped.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Listing {
+    /// The entries read, sorted by file name.
+    pub entries: Vec<EntryFile>,
+    /// One line per `*.conf` file that could not be read as an entry (binary,
+    /// not UTF-8, unreadable): what and why. systemd skips those too
+    /// (`boot_entries_find()` in src/shared/bootspec.c goes on to the next file).
+    pub skipped: Vec<String>,
+}
+
 /// Lists `*.conf` in the entries directory of `boot`, sorted by name; a
-/// missing directory gives none.
+/// missing directory gives none. A file that cannot be read as an entry is
+/// skipped and named in [`Listing::skipped`].
 ///
-/// Errors: an unreadable or garbled entry (the message names the file and line).
-pub fn list(target: &Target, boot: &BootRoot) -> Result<Vec<EntryFile>> {
+/// Errors: the directory exists but cannot be listed.
+pub fn list(target: &Target, boot: &BootRoot) -> Result<Listing> {
     let dir = boot.entries_dir();
     let host = target.path(&dir);
     let rd = match std::fs::read_dir(&host) {
         Ok(rd) => rd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Listing::default()),
         Err(e) => return Err(e).with_context(|| format!("cannot list {}", host.display())),
     };
-    let mut out = Vec::new();
+    let mut out = Listing::default();
     for e in rd {
         let e = e.with_context(|| format!("cannot list {}", host.display()))?;
         let name = e.file_name().to_string_lossy().into_owned();
         if !name.ends_with(".conf") || name.starts_with('.') {
             continue;
         }
-        let text = std::fs::read(e.path())
-            .with_context(|| format!("cannot read BLS entry {}", e.path().display()))?;
-        let text = String::from_utf8(text)
-            .map_err(|_| anyhow::anyhow!("not UTF-8 text"))
-            .and_then(|t| Entry::parse(&t))
-            .with_context(|| format!("garbled BLS entry {}", e.path().display()))?;
-        out.push(EntryFile {
-            path: format!("{dir}/{name}"),
-            file_name: name,
-            entry: text,
-        });
+        let parsed = std::fs::read(e.path())
+            .map_err(anyhow::Error::from)
+            .and_then(|b| String::from_utf8(b).map_err(|_| anyhow::anyhow!("not UTF-8 text")))
+            .and_then(|t| Entry::parse(&t));
+        match parsed {
+            Ok(entry) => out.entries.push(EntryFile {
+                path: format!("{dir}/{name}"),
+                file_name: name,
+                entry,
+            }),
+            Err(err) => out.skipped.push(format!("{dir}/{name}: {err:#} (skipped)")),
+        }
     }
-    out.sort_by(|a, b| a.file_name.cmp(&b.file_name));
+    out.entries.sort_by(|a, b| a.file_name.cmp(&b.file_name));
+    out.skipped.sort();
     Ok(out)
 }
 
