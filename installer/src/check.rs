@@ -251,12 +251,22 @@ pub fn checks(det: &Detection, plan: &anyhow::Result<Plan>) -> Vec<Check> {
             ),
         ),
     });
-    if !det.skipped_entries.is_empty() {
-        v.push(check(
-            "boot-entries",
-            Status::Warn,
-            det.skipped_entries.join("; "),
-        ));
+    let legacy: Vec<String> = det
+        .entries
+        .iter()
+        .filter_map(|e| {
+            crate::entries::renamed_legacy(&e.file_name).map(|n| {
+                format!(
+                    "{} (systemd rejects `~`; an install renames it to {n})",
+                    e.path
+                )
+            })
+        })
+        .collect();
+    if !det.skipped_entries.is_empty() || !legacy.is_empty() {
+        let mut lines = det.skipped_entries.clone();
+        lines.extend(legacy);
+        v.push(check("boot-entries", Status::Warn, lines.join("; ")));
     }
     v.push(match &det.initrd {
         Some(i) => check(
