@@ -29,39 +29,37 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// Parses entry text. Errors name the line: a key with characters other
-    /// than `a-z A-Z 0-9 _ -`, or NUL bytes (a garbled/binary file).
+    /// Parses entry text the way systemd does (`boot_entry_load_type1()` in
+    /// src/shared/bootspec.c): a line is a key, whitespace and a value;
+    /// comments, blank lines and lines systemd ignores (a first word that is
+    /// no key, a key without a value) are kept verbatim and never read.
+    ///
+    /// Errors: NUL bytes (a binary file, not an entry).
     pub fn parse(text: &str) -> Result<Entry> {
         if text.contains('\0') {
             bail!("contains NUL bytes (not a text file)");
         }
         let mut lines = Vec::new();
-        for (idx, raw) in text.lines().enumerate() {
+        for raw in text.lines() {
             let trimmed = raw.trim_start();
-            if trimmed.is_empty() || trimmed.starts_with('#') {
-                lines.push(Line::Other(raw.to_string()));
-                continue;
-            }
             let key_end = trimmed
                 .find(|c: char| c.is_whitespace())
                 .unwrap_or(trimmed.len());
             let key = &trimmed[..key_end];
-            if !key
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-            {
-                bail!("line {}: {raw:?} does not start with a key", idx + 1);
-            }
             let rest = &trimmed[key_end..];
             let value = rest.trim_start();
+            let is_key = !key.is_empty()
+                && key
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            if trimmed.starts_with('#') || !is_key || value.trim_end().is_empty() {
+                lines.push(Line::Other(raw.to_string()));
+                continue;
+            }
             let sep = &rest[..rest.len() - value.len()];
             lines.push(Line::Pair {
                 key: key.to_string(),
-                sep: if sep.is_empty() {
-                    " ".into()
-                } else {
-                    sep.into()
-                },
+                sep: sep.into(),
                 value: value.trim_end().to_string(),
             });
         }
@@ -215,9 +213,14 @@ mod tests {
     }
 
     #[test]
-    fn garbled_entry_names_line() {
-        let err = format!("{:#}", Entry::parse("title x\n=oops\n").unwrap_err());
-        assert!(err.contains("line 2"), "{err}");
+    fn lines_systemd_ignores_are_kept_but_not_read() {
+        let text = "title x\n=oops\nversion\n  weird!key 1\ninitrd /a\n";
+        let e = Entry::parse(text).unwrap();
+        assert_eq!(e.get("title"), Some("x"));
+        // a key without a value is no value (systemd ignores the line)
+        assert_eq!(e.get("version"), None);
+        assert_eq!(e.initrds(), vec!["/a"]);
+        assert_eq!(e.to_string(), text);
         assert!(Entry::parse("a\0b").is_err());
     }
 

@@ -175,13 +175,13 @@ pub fn spec_of(config: &Config) -> Result<DeviceSpec> {
 /// Errors: mountinfo or fstab unreadable or garbled.
 pub fn gather(target: &Target, config: &Config, boot_mount: &str) -> Result<Facts> {
     let fstab_text = target.read_opt("/etc/fstab")?.unwrap_or_default();
-    let entries = fstab::parse(&fstab_text).context("invalid /etc/fstab")?;
+    let entries = fstab::parse(&fstab_text).entries;
     if !target.live {
         return Ok(Facts::Offline(entries));
     }
     let text = std::fs::read_to_string("/proc/self/mountinfo")
         .context("cannot read /proc/self/mountinfo")?;
-    let mounts = mountinfo::parse(&text).context("invalid /proc/self/mountinfo")?;
+    let mounts = mountinfo::parse(&text).mounts;
     let mounted = mountinfo::find(&mounts, boot_mount)
         .filter(|m| m.source.starts_with("/dev/"))
         .map(|m| device(Path::new(&m.source)));
@@ -566,7 +566,7 @@ mod tests {
     /// spec resolving to `resolved`.
     fn live(mountinfo: &str, mounted: Option<Device>, resolved: Option<Device>) -> Facts {
         Facts::Live(Box::new(Live {
-            mounts: mountinfo::parse(mountinfo).unwrap(),
+            mounts: mountinfo::parse(mountinfo).mounts,
             fstab_boot: None,
             resolved,
             mounted,
@@ -775,7 +775,7 @@ mod tests {
             unreachable!()
         };
         l.fstab_boot = fstab::parse("UUID=b /boot btrfs subvol=@boot,device=/dev/vdc 0 0\n")
-            .unwrap()
+            .entries
             .pop();
         let err = live_err(
             &config("UUID=b", None, Some("subvol=@boot")),
@@ -788,7 +788,7 @@ mod tests {
     }
 
     fn offline(fstab_text: &str) -> Facts {
-        Facts::Offline(fstab::parse(fstab_text).unwrap())
+        Facts::Offline(fstab::parse(fstab_text).entries)
     }
 
     #[test]
@@ -945,7 +945,7 @@ mod tests {
             "60 22 0:31 /@boot /boot rw,relatime shared:31 - btrfs /dev/vda2 \
              rw,seclabel,space_cache=v2,subvolid=256,subvol=/@boot\n",
         )
-        .unwrap();
+        .mounts;
         let o = live_options(&m[0]);
         assert_eq!(carried("btrfs", &o).as_deref(), Some("subvol=/@boot"));
     }

@@ -54,12 +54,13 @@ pub struct Check {
 pub struct Report {
     /// No check failed.
     pub compatible: bool,
-    /// Kernel release checked.
+    /// Kernel release checked (`--kver`, or empty when detection failed
+    /// before it was known).
     pub kver: String,
-    /// Layout.
-    pub layout: Layout,
-    /// Kernel support.
-    pub kernel: KernelSupport,
+    /// Layout (null when detection failed).
+    pub layout: Option<Layout>,
+    /// Kernel support (null when detection failed).
+    pub kernel: Option<KernelSupport>,
     /// The compression an install would use (None when impossible).
     pub compression: Option<String>,
     /// The `[boot] drivers` an install would write (empty: every storage
@@ -119,6 +120,9 @@ pub fn checks(det: &Detection, plan: &anyhow::Result<Plan>) -> Vec<Check> {
             format!("{}: {}", l.kind.as_str(), l.detail),
         ),
     });
+    if !l.skipped.is_empty() {
+        v.push(check("mount-tables", Status::Warn, l.skipped.join("; ")));
+    }
     let modules_dir = format!("/usr/lib/modules/{}", det.kver);
     let is_dir = |p: &str| det.target.path(p).map(|h| h.is_dir());
     v.push(
@@ -256,6 +260,23 @@ pub fn checks(det: &Detection, plan: &anyhow::Result<Plan>) -> Vec<Check> {
             ),
         ),
     });
+    let legacy: Vec<String> = det
+        .entries
+        .iter()
+        .filter_map(|e| {
+            crate::entries::renamed_legacy(&e.file_name).map(|n| {
+                format!(
+                    "{} (systemd rejects `~`; an install renames it to {n})",
+                    e.path
+                )
+            })
+        })
+        .collect();
+    if !det.skipped_entries.is_empty() || !legacy.is_empty() {
+        let mut lines = det.skipped_entries.clone();
+        lines.extend(legacy);
+        v.push(check("boot-entries", Status::Warn, lines.join("; ")));
+    }
     v.push(match &det.initrd {
         Some(i) => check(
             "initramfs",
@@ -385,8 +406,8 @@ pub fn report(det: &Detection) -> Report {
     Report {
         compatible: checks.iter().all(|c| c.status != Status::Fail),
         kver: det.kver.clone(),
-        layout: det.layout.clone(),
-        kernel: det.kernel.clone(),
+        layout: Some(det.layout.clone()),
+        kernel: Some(det.kernel.clone()),
         compression: det
             .compression
             .as_ref()
@@ -394,6 +415,21 @@ pub fn report(det: &Detection) -> Report {
             .map(|c| c.algorithm.as_str().to_string()),
         drivers: det.config.boot.drivers.clone(),
         checks,
+    }
+}
+
+/// The report when detection itself failed (an input that cannot be read):
+/// one failing `detect` check carrying the error chain, so `--check --json`
+/// still prints a document. `kver` is `--kver` when given.
+pub fn failed_report(kver: Option<&str>, err: &anyhow::Error) -> Report {
+    Report {
+        compatible: false,
+        kver: kver.unwrap_or_default().to_string(),
+        layout: None,
+        kernel: None,
+        compression: None,
+        drivers: Vec::new(),
+        checks: vec![check("detect", Status::Fail, format!("{err:#}"))],
     }
 }
 

@@ -32,6 +32,8 @@ pub struct Detection {
     pub boot_root: BootRoot,
     /// BLS entries found in `$BOOT/loader/entries`.
     pub entries: Vec<EntryFile>,
+    /// Entry files skipped as unreadable (what and why), as systemd skips them.
+    pub skipped_entries: Vec<String>,
     /// The entry token (kernel-install's: entry-token file, machine-id, os ID).
     pub token: Option<String>,
     /// The existing config file.
@@ -110,7 +112,7 @@ pub fn for_cli(target: &Target, cli: &Cli) -> Result<Detection> {
 /// `wanted`/`mode`/`drivers_arg` are the command line's compression, init
 /// mode and `--drivers`.
 ///
-/// Errors: unreadable/garbled fstab, mountinfo, BLS entry or config file,
+/// Errors: unreadable fstab, mountinfo, entries directory or config file,
 /// no kernel release to install for, or `--drivers auto` offline.
 pub fn detect(
     target: &Target,
@@ -129,7 +131,10 @@ pub fn detect(
     );
     let layout = layout::detect(target).context("cannot detect the partition layout")?;
     let boot_root = layout::boot_root(target, &layout)?;
-    let entries = entries::list(target, &boot_root)?;
+    let entries::Listing {
+        entries,
+        skipped: skipped_entries,
+    } = entries::list(target, &boot_root)?;
     let token = entry_token(target, &os)?;
     let existing = conf::load(target)?;
     let bootfstype = layout.boot.as_ref().map(|b| b.fstype.clone());
@@ -192,6 +197,7 @@ pub fn detect(
         layout,
         boot_root,
         entries,
+        skipped_entries,
         token,
         existing,
         config,

@@ -1,10 +1,20 @@
-//! fstab(5) parser: `&str` → entries, with the line number of each entry.
+//! fstab(5) parser: `&str` → entries, with the line number of each entry,
+//! reading every line the way libmount does (`mnt_parse_table_line()` in
+//! util-linux libmount/src/tab_parse.c, which mount(8), findmnt and
+//! systemd-fstab-generator use):
 //!
-//! Handles comments, blank lines, tabs or spaces between fields, octal
-//! escapes (`\040` for a space), missing `freq`/`passno` fields (they default
-//! to 0, as libmount does), `x-systemd.*` options, swap and bind lines.
-
-use anyhow::{bail, Context, Result};
+//! - blank lines and lines whose first non-blank is `#` are comments;
+//! - fields are separated by spaces and tabs; a trailing `\r` is dropped;
+//! - source, target and type are required, options default to `defaults`;
+//! - `freq` and `passno`, when present, must be decimal numbers (`strtol`
+//!   followed by a blank or the end); anything after the sixth field is
+//!   ignored (a trailing `# comment` there is fine);
+//! - octal escapes (`\040` for a space) are decoded.
+//!
+//! A line libmount cannot parse (fewer than three fields, a `freq`/`passno`
+//! that is not a number, e.g. `# comment` right after the options) is
+//! skipped — by libmount too, so the system never mounts it — and reported
+//! in [`Fstab::skipped`]; it never fails the whole file.
 
 /// One non-comment line of an fstab.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,31 +84,76 @@ pub fn unescape(field: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Parses the text of an fstab. Errors name the line: fewer than 3 fields,
-/// more than 6, or a non-numeric `freq`/`passno`.
-pub fn parse(text: &str) -> Result<Vec<FstabEntry>> {
-    let mut entries = Vec::new();
+/// A line of an fstab that libmount would skip.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// 1-based line number.
+    pub line: usize,
+    /// The line as written.
+    pub text: String,
+    /// Why libmount cannot parse it.
+    pub reason: String,
+}
+
+impl std::fmt::Display for Skipped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "line {}: {:?}: {}; ignored, as mount(8) ignores it",
+            self.line, self.text, self.reason
+        )
+    }
+}
+
+/// A parsed fstab.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Fstab {
+    /// The lines read, in file order.
+    pub entries: Vec<FstabEntry>,
+    /// The lines skipped, in file order.
+    pub skipped: Vec<Skipped>,
+}
+
+/// Whether `field` is what libmount's `next_s32()` accepts: `strtol()` base
+/// 10 consuming the whole field (optional sign, at least one digit).
+fn is_number(field: &str) -> bool {
+    let digits = field.strip_prefix(['+', '-']).unwrap_or(field);
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Parses the text of an fstab; never fails (see the module docs).
+pub fn parse(text: &str) -> Fstab {
+    let mut out = Fstab::default();
     for (idx, raw) in text.lines().enumerate() {
         let line = idx + 1;
-        let content = raw.trim();
+        let content = raw.strip_suffix('\r').unwrap_or(raw);
+        let content = content.trim_start_matches([' ', '\t']);
         if content.is_empty() || content.starts_with('#') {
             continue;
         }
-        let fields: Vec<&str> = content.split_whitespace().collect();
+        let fields: Vec<&str> = content
+            .split([' ', '\t'])
+            .filter(|f| !f.is_empty())
+            .collect();
+        let skip = |reason: String| Skipped {
+            line,
+            text: raw.to_string(),
+            reason,
+        };
         if fields.len() < 3 {
-            bail!("line {line}: {raw:?} has {} field(s), expected at least 3 (spec, mount point, type)", fields.len());
-        }
-        if fields.len() > 6 {
-            bail!(
-                "line {line}: {raw:?} has {} fields, expected at most 6",
+            out.skipped.push(skip(format!(
+                "{} field(s); source, mount point and type are required",
                 fields.len()
-            );
+            )));
+            continue;
         }
-        for (i, name) in [(4, "freq"), (5, "passno")] {
-            if let Some(f) = fields.get(i) {
-                f.parse::<u32>()
-                    .with_context(|| format!("line {line}: {name} {f:?} is not a number"))?;
-            }
+        if let Some((name, f)) = [(4, "freq"), (5, "passno")]
+            .into_iter()
+            .find_map(|(i, name)| fields.get(i).filter(|f| !is_number(f)).map(|f| (name, f)))
+        {
+            out.skipped
+                .push(skip(format!("{name} {f:?} is not a number")));
+            continue;
         }
         let options = fields
             .get(3)
@@ -108,15 +163,15 @@ pub fn parse(text: &str) -> Result<Vec<FstabEntry>> {
             .filter(|o| !o.is_empty())
             .map(unescape)
             .collect();
-        entries.push(FstabEntry {
+        out.entries.push(FstabEntry {
             spec: unescape(fields[0]),
             file: unescape(fields[1]),
-            vfstype: fields[2].to_string(),
+            vfstype: unescape(fields[2]),
             options,
             line,
         });
     }
-    Ok(entries)
+    out
 }
 
 /// The entry mounting `mount_point` (the last such line, as mount(8) would
@@ -146,7 +201,9 @@ mod tests {
 
     #[test]
     fn parses_exotic_fstab() {
-        let e = parse(EXOTIC).unwrap();
+        let parsed = parse(EXOTIC);
+        assert_eq!(parsed.skipped, vec![]);
+        let e = parsed.entries;
         let root = find(&e, "/").unwrap();
         assert_eq!(root.spec, "UUID=2b1f7a3c-0c5e-4d43-9a0e-5b3c1f0e9d11");
         assert_eq!(root.vfstype, "btrfs");
@@ -170,19 +227,54 @@ mod tests {
 
     #[test]
     fn later_lines_win() {
-        let e = parse("/dev/a / ext4 defaults 0 1\n/dev/b / xfs defaults 0 1\n").unwrap();
+        let e = parse("/dev/a / ext4 defaults 0 1\n/dev/b / xfs defaults 0 1\n").entries;
         assert_eq!(find(&e, "/").unwrap().spec, "/dev/b");
         assert_eq!(find(&e, "/").unwrap().line, 2);
     }
 
     #[test]
-    fn errors_name_the_line() {
-        let err = format!("{:#}", parse("# c\n\nUUID=x /boot\n").unwrap_err());
-        assert!(err.contains("line 3"), "{err}");
-        let err = format!("{:#}", parse("/dev/a / ext4 defaults x 1\n").unwrap_err());
-        assert!(err.contains("line 1: freq \"x\""), "{err}");
-        let err = format!("{:#}", parse("a b c d 0 0 extra\n").unwrap_err());
-        assert!(err.contains("at most 6"), "{err}");
+    fn text_after_the_sixth_field_is_ignored() {
+        let f = parse(
+            "UUID=aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee /boot ext4 defaults 1 2   # boot partition\n",
+        );
+        assert_eq!(f.skipped, vec![]);
+        let boot = find(&f.entries, "/boot").unwrap();
+        assert_eq!(boot.spec, "UUID=aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee");
+        assert_eq!(boot.vfstype, "ext4");
+        assert_eq!(boot.options, vec!["defaults".to_string()]);
+        // and signs, CRLF line ends, many fields
+        let f = parse("/dev/a / ext4 defaults -1 +2 x y z\r\n");
+        assert_eq!((f.entries.len(), f.skipped.len()), (1, 0));
+        assert_eq!(f.entries[0].vfstype, "ext4");
+    }
+
+    #[test]
+    fn lines_libmount_cannot_parse_are_skipped_with_the_reason() {
+        let text = "# c\n\nUUID=x /boot\n/dev/a / ext4 defaults x 1\n\
+                    /dev/b /home ext4 defaults 0 2x\n\
+                    UUID=c /srv xfs defaults # a comment after the options\n\
+                    UUID=r / btrfs subvol=root 0 0\n";
+        let f = parse(text);
+        let got: Vec<(usize, &str)> = f
+            .skipped
+            .iter()
+            .map(|s| (s.line, s.reason.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (3, "2 field(s); source, mount point and type are required"),
+                (4, "freq \"x\" is not a number"),
+                (5, "passno \"2x\" is not a number"),
+                (6, "freq \"#\" is not a number"),
+            ]
+        );
+        assert_eq!(f.entries.len(), 1);
+        assert_eq!(find(&f.entries, "/").unwrap().line, 7);
+        assert_eq!(
+            f.skipped[0].to_string(),
+            "line 3: \"UUID=x /boot\": 2 field(s); source, mount point and type are required; ignored, as mount(8) ignores it"
+        );
     }
 
     #[test]

@@ -31,6 +31,7 @@ use crate::cli::Cli;
 use crate::crash::point;
 use crate::detect::{self, Detection};
 use crate::drivers;
+use crate::entries;
 use crate::interactive;
 use crate::lock::Lock;
 use crate::plan::{self, Plan};
@@ -107,6 +108,12 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
         for m in check::boot_mounts(&det) {
             atomic::clean_staging(&target.path(&m)?)?;
         }
+        let renamed =
+            entries::migrate_legacy_names(&target, &[det.boot_root.entries_dir()], &store)
+                .context("cannot rename the fallback entries of an earlier release")?;
+        for (old, new) in renamed {
+            println!("renamed fallback entry {old} -> {new} (systemd rejects `~` in entry names)");
+        }
     }
     // The mini initramfs path does not depend on whether there is an original.
     let mini = plan::plan(&det, true)?.mini;
@@ -141,6 +148,16 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
     } else {
         Some(det.config.to_toml_string()?)
     };
+    if cli.dry_run {
+        for e in &det.entries {
+            if let Some(new) = entries::renamed_legacy(&e.file_name) {
+                println!(
+                    "Dry run: an install would rename {} to {new} (systemd rejects `~` in entry names).",
+                    e.path
+                );
+            }
+        }
+    }
     let in_effect = carry.as_ref().is_some_and(|g| store.in_effect(&target, g));
     if in_effect && !cli.force && conf_current && target.path(&plan.image)?.is_file() {
         println!(

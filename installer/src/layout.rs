@@ -97,6 +97,10 @@ pub struct Layout {
     /// Why the layout is refused, or what it is, in words.
     #[serde(skip)]
     pub detail: String,
+    /// Lines of the fstab (and, live, of mountinfo) skipped as the system
+    /// skips them, in words: `--check` shows them as a warning.
+    #[serde(skip)]
+    pub skipped: Vec<String>,
 }
 
 /// The filesystems found at the mount points that matter.
@@ -199,6 +203,7 @@ pub fn classify(mounts: &Mounts, ostree: bool) -> Layout {
         root: mounts.root.clone(),
         esp: mounts.esp.clone(),
         detail,
+        skipped: Vec::new(),
     };
     if ostree {
         return mk(
@@ -413,13 +418,19 @@ pub fn is_ostree(target: &Target) -> Result<bool> {
 /// Detects and classifies the layout of `target`: live from
 /// `/proc/self/mountinfo` (+ fstab for the specs), offline from `DIR/etc/fstab`.
 ///
-/// Errors: the fstab or mountinfo cannot be read or parsed (the message
-/// names the file and line).
+/// Lines the system would skip are skipped too and listed in
+/// [`Layout::skipped`].
+///
+/// Errors: the fstab or mountinfo cannot be read (the message names the file).
 pub fn detect(target: &Target) -> Result<Layout> {
     let fstab_text = target.read_opt("/etc/fstab")?.unwrap_or_default();
-    let fstab_host = target.path("/etc/fstab")?;
-    let entries =
-        fstab::parse(&fstab_text).with_context(|| format!("invalid {}", fstab_host.display()))?;
+    let fstab = fstab::parse(&fstab_text);
+    let entries = fstab.entries;
+    let mut skipped: Vec<String> = fstab
+        .skipped
+        .iter()
+        .map(|s| format!("/etc/fstab {s}"))
+        .collect();
     let mounts = if target.live {
         // Trigger x-systemd.automount points so mountinfo shows the real
         // filesystems instead of autofs.
@@ -428,12 +439,15 @@ pub fn detect(target: &Target) -> Result<Layout> {
         }
         let text = std::fs::read_to_string("/proc/self/mountinfo")
             .context("cannot read /proc/self/mountinfo")?;
-        let mi = mountinfo::parse(&text).context("invalid /proc/self/mountinfo")?;
-        mounts_from_mountinfo(&mi, &entries, &uuid_of_device)
+        let mi = mountinfo::parse(&text);
+        skipped.extend(mi.skipped);
+        mounts_from_mountinfo(&mi.mounts, &entries, &uuid_of_device)
     } else {
         mounts_from_fstab(&entries)
     };
-    Ok(classify(&mounts, is_ostree(target)?))
+    let mut layout = classify(&mounts, is_ostree(target)?);
+    layout.skipped = skipped;
+    Ok(layout)
 }
 
 /// The filesystem UUID of a device node, from the `/dev/disk/by-uuid` links.
@@ -451,7 +465,7 @@ mod tests {
     use super::*;
 
     fn layout_of(fstab: &str) -> Layout {
-        classify(&mounts_from_fstab(&fstab::parse(fstab).unwrap()), false)
+        classify(&mounts_from_fstab(&fstab::parse(fstab).entries), false)
     }
 
     #[test]
@@ -544,12 +558,12 @@ mod tests {
         let mi = mountinfo::parse(include_str!(
             "../tests/fixtures/mountinfo/btrfs-shared.mountinfo"
         ))
-        .unwrap();
+        .mounts;
         // The fstab names the filesystem once by label, once by UUID.
         let fs = fstab::parse(
             "LABEL=sys / btrfs defaults 0 0\nUUID=0f1e /boot btrfs subvol=/@/boot 0 0\n",
         )
-        .unwrap();
+        .entries;
         let m = mounts_from_mountinfo(&mi, &fs, &|_| None);
         assert_eq!(m.root.as_ref().unwrap().dev, Some((0, 30)));
         let l = classify(&m, false);
@@ -560,7 +574,7 @@ mod tests {
         let mi = mountinfo::parse(
             "22 1 252:3 / / rw - ext4 /dev/vda3 rw\n61 22 252:3 /boot /boot rw - ext4 /dev/vda3 rw\n",
         )
-        .unwrap();
+        .mounts;
         let l = classify(&mounts_from_mountinfo(&mi, &[], &|_| None), false);
         assert_eq!(l.kind, LayoutKind::BootOnRoot, "{}", l.detail);
 
@@ -568,7 +582,7 @@ mod tests {
         let mi = mountinfo::parse(include_str!(
             "../tests/fixtures/mountinfo/btrfs-boot-subvol.mountinfo"
         ))
-        .unwrap();
+        .mounts;
         let m = mounts_from_mountinfo(&mi, &[], &|d| (d == "/dev/vda2").then(|| "bbbb".into()));
         let l = classify(&m, false);
         assert_eq!(l.kind, LayoutKind::ThreePartition, "{}", l.detail);
@@ -579,15 +593,15 @@ mod tests {
 
     #[test]
     fn ostree_is_refused() {
-        let m = mounts_from_fstab(&fstab::parse("UUID=b /boot ext4 defaults 1 2\n").unwrap());
+        let m = mounts_from_fstab(&fstab::parse("UUID=b /boot ext4 defaults 1 2\n").entries);
         assert_eq!(classify(&m, true).kind, LayoutKind::Ostree);
     }
 
     #[test]
     fn live_mounts_take_fstab_specs() {
         let mi =
-            mountinfo::parse(include_str!("../tests/fixtures/mountinfo/fedora.mountinfo")).unwrap();
-        let fs = fstab::parse("UUID=bbbb /boot ext4 defaults 1 2\n").unwrap();
+            mountinfo::parse(include_str!("../tests/fixtures/mountinfo/fedora.mountinfo")).mounts;
+        let fs = fstab::parse("UUID=bbbb /boot ext4 defaults 1 2\n").entries;
         let m = mounts_from_mountinfo(&mi, &fs, &|d| (d == "/dev/vda3").then(|| "rrrr".into()));
         let boot = m.boot.as_ref().unwrap();
         assert_eq!(boot.source, "UUID=bbbb");

@@ -4,6 +4,12 @@
 //! (id, parent id, major:minor, root of the mount within its filesystem,
 //! mount point, per-mount options, optional fields ending at `-`, fstype,
 //! source, super options).
+//!
+//! Read as libmount reads it (`mnt_parse_mountinfo_line()` in util-linux
+//! libmount/src/tab_parse.c): the optional fields end at the first ` - `
+//! after the per-mount options (a mount point named `-` is not the
+//! separator), the source may be empty, a `\040(deleted)` suffix of the
+//! mount point is dropped, and a line that cannot be parsed is skipped.
 
 use anyhow::{bail, Context, Result};
 
@@ -35,26 +41,44 @@ pub struct MountInfo {
     pub super_options: String,
 }
 
-/// Parses mountinfo text. Errors name the line that is garbled.
-pub fn parse(text: &str) -> Result<Vec<MountInfo>> {
-    let mut out = Vec::new();
+/// Parsed mountinfo: the mounts, and the lines skipped (with the reason).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MountTable {
+    /// The mounts, in file order.
+    pub mounts: Vec<MountInfo>,
+    /// `mountinfo line N: "…": why`, one per line skipped.
+    pub skipped: Vec<String>,
+}
+
+/// Parses mountinfo text; never fails (see the module docs).
+pub fn parse(text: &str) -> MountTable {
+    let mut out = MountTable::default();
     for (idx, raw) in text.lines().enumerate() {
         if raw.trim().is_empty() {
             continue;
         }
-        let line = idx + 1;
-        out.push(parse_line(raw).with_context(|| format!("mountinfo line {line}: {raw:?}"))?);
+        match parse_line(raw) {
+            Ok(m) => out.mounts.push(m),
+            Err(e) => out.skipped.push(format!(
+                "mountinfo line {}: {raw:?}: {e:#}; skipped",
+                idx + 1
+            )),
+        }
     }
-    Ok(out)
+    out
 }
 
 fn parse_line(raw: &str) -> Result<MountInfo> {
     let fields: Vec<&str> = raw.split(' ').collect();
-    let sep = fields
+    if fields.len() < 6 {
+        bail!("too few fields");
+    }
+    let sep = fields[6..]
         .iter()
         .position(|f| *f == "-")
+        .map(|p| p + 6)
         .context("no \" - \" separator")?;
-    if sep < 6 || fields.len() < sep + 3 {
+    if fields.len() < sep + 3 {
         bail!("too few fields");
     }
     let num = |s: &str, what: &str| -> Result<u32> {
@@ -70,7 +94,12 @@ fn parse_line(raw: &str) -> Result<MountInfo> {
         major: num(major, "major")?,
         minor: num(minor, "minor")?,
         root: unescape(fields[3]),
-        mount_point: unescape(fields[4]),
+        mount_point: {
+            let m = unescape(fields[4]);
+            m.strip_suffix(" (deleted)")
+                .map(str::to_string)
+                .unwrap_or(m)
+        },
         options: fields[5].to_string(),
         fstype: fields[sep + 1].to_string(),
         source: unescape(fields[sep + 2]),
@@ -91,7 +120,9 @@ mod tests {
 
     #[test]
     fn parses_fedora_mountinfo() {
-        let m = parse(FEDORA).unwrap();
+        let t = parse(FEDORA);
+        assert_eq!(t.skipped, Vec::<String>::new());
+        let m = t.mounts;
         let root = find(&m, "/").unwrap();
         assert_eq!(root.fstype, "btrfs");
         assert_eq!(root.root, "/root");
@@ -111,11 +142,32 @@ mod tests {
     }
 
     #[test]
-    fn garbled_line_is_named() {
-        let err = format!(
-            "{:#}",
-            parse("1 2 3:4 / / rw - ext4 /dev/x rw\nbad line\n").unwrap_err()
+    fn garbled_lines_are_skipped_and_named() {
+        let t = parse("1 2 3:4 / / rw - ext4 /dev/x rw\nbad line\n");
+        assert_eq!(t.mounts.len(), 1);
+        assert_eq!(t.skipped.len(), 1);
+        assert!(
+            t.skipped[0].starts_with("mountinfo line 2: \"bad line\""),
+            "{t:?}"
         );
-        assert!(err.contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn odd_but_valid_lines() {
+        // a mount point named "-", an empty source, a deleted mount point
+        let t = parse(
+            "30 1 0:5 / /- rw shared:1 - tmpfs tmpfs rw\n\
+             31 1 0:6 / /mnt/a rw - tmpfs  rw\n\
+             32 1 8:1 / /mnt/gone\\040(deleted) rw - ext4 /dev/sda1 rw\n",
+        );
+        assert_eq!(t.skipped, Vec::<String>::new());
+        let dash = find(&t.mounts, "/-").unwrap();
+        assert_eq!(
+            (dash.fstype.as_str(), dash.source.as_str()),
+            ("tmpfs", "tmpfs")
+        );
+        let a = find(&t.mounts, "/mnt/a").unwrap();
+        assert_eq!((a.source.as_str(), a.super_options.as_str()), ("", "rw"));
+        assert!(find(&t.mounts, "/mnt/gone").is_some());
     }
 }

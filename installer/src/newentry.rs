@@ -121,7 +121,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let target = Target::new(Some(dir.path())).unwrap();
         let l = layout::classify(
-            &layout::mounts_from_fstab(&fstab::parse(fstab_text).unwrap()),
+            &layout::mounts_from_fstab(&fstab::parse(fstab_text).entries),
             false,
         );
         cmdline(&target, &l).unwrap().0

@@ -133,7 +133,18 @@ pub fn plan(det: &Detection, has_original: bool) -> Result<Plan> {
             mini_entry = br.entry_path(&mini).unwrap_or_default();
             let (options, _) = newentry::cmdline(&det.target, &det.layout)?;
             let token = det.token.clone().unwrap_or_else(|| "linux".into());
-            main_entry = format!("{}/{token}-{kver}.conf", br.entries_dir());
+            let name = format!("{token}-{kver}.conf");
+            if !entries::valid_entry_name(&name) {
+                bail!(
+                    "cannot create the boot entry {name:?}: systemd accepts only letters, digits and `+ - _ .` in entry names; set an entry token made of those in /etc/kernel/entry-token"
+                );
+            }
+            main_entry = format!("{}/{name}", br.entries_dir());
+            if det.target.path(&main_entry)?.exists() {
+                bail!(
+                    "{main_entry} exists but could not be read as a boot entry for {kver}; fix or remove it first"
+                );
+            }
             let machine_id = det
                 .target
                 .read_opt("/etc/machine-id")

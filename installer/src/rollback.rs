@@ -420,6 +420,31 @@ impl Store {
         atomic::fsync_dir(tmp)
     }
 
+    /// Rewrites every generation's record of target path `from` to `to` (a
+    /// file renamed outside an install, e.g. a legacy entry name). A
+    /// generation that already records `to` keeps that record and drops the
+    /// one of `from`. Each manifest is replaced atomically.
+    ///
+    /// Errors: the store cannot be listed or a manifest written.
+    pub fn rename_records(&self, from: &str, to: &str) -> Result<()> {
+        for g in self.list()? {
+            if g.record(from).is_none() {
+                continue;
+            }
+            let mut m = g.manifest.clone();
+            if g.record(to).is_some() {
+                m.files.retain(|r| r.path != from);
+            } else {
+                for r in m.files.iter_mut().filter(|r| r.path == from) {
+                    r.path = to.to_string();
+                }
+            }
+            let text = serde_json::to_vec_pretty(&m).context("cannot serialize manifest")?;
+            atomic::write(&g.dir.join("manifest.json"), &text, 0o644)?;
+        }
+        Ok(())
+    }
+
     /// Writes `installed.json` of `g` atomically.
     pub fn set_installed(&self, g: &mut Generation, inst: Installed) -> Result<()> {
         let text = serde_json::to_vec_pretty(&inst).context("cannot serialize installed.json")?;

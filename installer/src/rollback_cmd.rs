@@ -21,6 +21,10 @@ pub fn rollback(cli: &Cli, generation: Option<u64>) -> Result<ExitCode> {
     let _lock = Lock::acquire(&target.path(LOCK_PATH)?)?;
     let store = Store::new(&target)?;
     store.clean()?;
+    // Entries recorded under a name systemd rejects are renamed (and their
+    // records with them) first, so the restore acts on the names on disk.
+    crate::entries::migrate_legacy_names(&target, &[], &store)
+        .context("cannot rename the fallback entries of an earlier release")?;
     let g = match generation {
         Some(id) => store.get(id)?,
         None => match store.list()?.pop() {

@@ -161,14 +161,127 @@ fn table_output_and_usage_errors() {
     assert_eq!(o.status.code(), Some(1), "{}", show(&o));
 }
 
+fn detail_of(v: &Value, id: &str) -> String {
+    v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("no check {id} in {v:#}"))["detail"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// `--check --json` on a temp root: the output must be a JSON document
+/// whatever the exit code.
+fn check_json_at(root: &std::path::Path) -> (Value, i32) {
+    let o = run(root, &["--check", "--json"]);
+    let v: Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("--check --json printed no JSON: {e}\n{}", show(&o)));
+    (v, o.status.code().unwrap())
+}
+
 #[test]
-fn garbled_fstab_is_a_clear_error() {
+fn text_after_the_sixth_fstab_field_is_ignored_as_libmount_does() {
     let (_t, root) = common::temp_root("fedora");
-    std::fs::write(root.join("etc/fstab"), "UUID=x /boot\n").unwrap();
+    let fstab = root.join("etc/fstab");
+    let text = std::fs::read_to_string(&fstab).unwrap().replace(
+        "ext4    defaults        1 2\n",
+        "ext4    defaults        1 2   # boot partition\n",
+    );
+    assert!(text.contains("# boot partition"));
+    std::fs::write(&fstab, text).unwrap();
+    let (v, code) = check_json_at(&root);
+    assert_eq!(code, 0, "{v:#}");
+    assert_eq!(
+        v["layout"]["boot"]["source"],
+        "UUID=9e1c5a7d-3b2f-4e8a-b6d4-1f0c2e3d4a5b"
+    );
+    assert!(
+        v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["status"] == "pass"),
+        "{v:#}"
+    );
+}
+
+#[test]
+fn fstab_lines_libmount_skips_are_warned_and_not_used() {
+    let (_t, root) = common::temp_root("fedora");
+    let fstab = root.join("etc/fstab");
+    // A comment right after the options: libmount reads `#` as freq and
+    // skips the line, so this system would not mount /boot at all.
+    let text = std::fs::read_to_string(&fstab).unwrap().replace(
+        "ext4    defaults        1 2\n",
+        "ext4    defaults        # boot partition\n",
+    ) + "UUID=x /data\n";
+    std::fs::write(&fstab, text).unwrap();
+    let (v, code) = check_json_at(&root);
+    assert_eq!(code, 1, "{v:#}");
+    assert_eq!(status_of(&v, "layout"), "fail", "{v:#}");
+    assert_eq!(v["layout"]["kind"], "boot-on-root");
+    assert_eq!(status_of(&v, "mount-tables"), "warn");
+    let d = detail_of(&v, "mount-tables");
+    assert!(
+        d.contains("/etc/fstab line 3: ") && d.contains("freq \"#\" is not a number"),
+        "{d}"
+    );
+    assert!(
+        d.contains("/etc/fstab line 6: \"UUID=x /data\": 2 field(s)"),
+        "{d}"
+    );
+}
+
+#[test]
+fn unreadable_inputs_are_failing_checks_in_the_json() {
+    // An fstab that cannot be read at all (a directory: root reads any file).
+    let (_t, root) = common::temp_root("fedora");
+    let fstab = root.join("etc/fstab");
+    std::fs::remove_file(&fstab).unwrap();
+    std::fs::create_dir(&fstab).unwrap();
+    let (v, code) = check_json_at(&root);
+    assert_eq!(code, 1);
+    assert_eq!(v["compatible"], false);
+    assert_eq!(status_of(&v, "detect"), "fail");
+    let d = detail_of(&v, "detect");
+    assert!(d.contains("etc/fstab") && d.contains("directory"), "{d}");
+    assert_eq!(v["layout"], Value::Null);
+
+    // A config file that cannot be parsed: file, key and line.
+    let (_t, root) = common::temp_root("fedora");
+    std::fs::write(
+        root.join("etc/initoverlayfs.conf"),
+        "[image]\ncompresion = \"lz4\"\n",
+    )
+    .unwrap();
+    let (v, code) = check_json_at(&root);
+    assert_eq!(code, 1);
+    let d = detail_of(&v, "detect");
+    assert!(
+        d.contains("initoverlayfs.conf") && d.contains("compresion") && d.contains("line 2"),
+        "{d}"
+    );
+    // The table says the same.
     let o = run(&root, &["--check"]);
     assert_eq!(o.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("etc/fstab") && err.contains("line 1"), "{err}");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("detect") && out.contains("compresion") && out.contains("NOT compatible"),
+        "{}",
+        show(&o)
+    );
+
+    // A --root that does not exist.
+    let o = installer()
+        .args(["--root", "/nonexistent-initoverlayfs", "--check", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(detail_of(&v, "detect").contains("/nonexistent-initoverlayfs"));
 }
 
 #[test]
@@ -216,56 +329,25 @@ fn xbootldr_wins_over_esp_unless_kernel_install_says_otherwise() {
 }
 
 #[test]
-fn bad_input_is_named() {
-    // A garbled BLS entry: file and line.
+fn bad_entries_are_skipped_as_systemd_skips_them() {
     let (_t, root) = common::temp_root("fedora");
-    let e = root.join("boot/loader/entries/broken.conf");
-    std::fs::write(&e, "title x\n=== oops\n").unwrap();
-    let o = run(&root, &["--check"]);
-    assert_eq!(o.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        err.contains("broken.conf") && err.contains("line 2"),
-        "{err}"
-    );
-    std::fs::remove_file(&e).unwrap();
-    // An unknown key in the config: file, key and line.
-    std::fs::write(
-        root.join("etc/initoverlayfs.conf"),
-        "[image]\ncompresion = \"lz4\"\n",
-    )
-    .unwrap();
-    let o = run(&root, &["--check"]);
-    assert_eq!(o.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        err.contains("initoverlayfs.conf") && err.contains("compresion") && err.contains("line 2"),
-        "{err}"
-    );
+    let dir = root.join("boot/loader/entries");
+    // A line systemd ignores does not make an entry unreadable.
+    std::fs::write(dir.join("odd.conf"), "title x\n=== oops\nlinux /k\n").unwrap();
+    // A binary file is skipped, and named.
+    std::fs::write(dir.join("broken.conf"), b"title x\0\xff\n").unwrap();
+    let (v, code) = check_json_at(&root);
+    assert_eq!(code, 0, "{v:#}");
+    assert_eq!(status_of(&v, "boot-entry"), "pass");
+    assert_eq!(status_of(&v, "boot-entries"), "warn");
+    let d = detail_of(&v, "boot-entries");
+    assert!(d.contains("broken.conf") && !d.contains("odd.conf"), "{d}");
     // A kernel that is not installed.
-    std::fs::remove_file(root.join("etc/initoverlayfs.conf")).unwrap();
-    let (v, code) = {
-        let o = run(
-            &root,
-            &["--check", "--json", "--kver", "9.9.9-1.fc39.x86_64"],
-        );
-        (
-            serde_json::from_slice::<Value>(&o.stdout).unwrap(),
-            o.status.code().unwrap(),
-        )
-    };
-    assert_eq!(code, 1);
-    assert_eq!(status_of(&v, "kver"), "fail");
-}
-
-#[test]
-fn missing_initoverlayfs_files_fail_before_a_dracut_build() {
-    let (_t, root) = common::temp_root("fedora");
-    std::fs::remove_file(root.join("etc/initoverlayfs.conf")).unwrap(); // default [build]: dracut
-    std::fs::remove_file(root.join("usr/lib/dracut/modules.d/81initoverlayfs/module-setup.sh"))
-        .unwrap();
-    let o = run(&root, &["--check", "--json"]);
-    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let o = run(
+        &root,
+        &["--check", "--json", "--kver", "9.9.9-1.fc39.x86_64"],
+    );
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(status_of(&v, "initoverlayfs-files"), "fail");
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(status_of(&v, "kver"), "fail");
 }

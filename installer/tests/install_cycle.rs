@@ -20,7 +20,7 @@ fn entry_name() -> String {
 }
 
 fn fallback_name() -> String {
-    format!("{FEDORA_MID}-{FEDORA_KVER}~without-initoverlayfs.conf")
+    format!("{FEDORA_MID}-without_initoverlayfs.{FEDORA_KVER}.conf")
 }
 
 fn rollbacks(root: &std::path::Path) -> Vec<Value> {
@@ -288,7 +288,7 @@ fn upstream_config_is_migrated_with_backup() {
     );
     assert!(root
         .join(format!(
-            "boot/loader/entries/debian-{kver}~without-initoverlayfs.conf"
+            "boot/loader/entries/debian-without_initoverlayfs.{kver}.conf"
         ))
         .is_file());
     let o = common::installer()
@@ -349,7 +349,7 @@ fn kernel_install_bls_layout_on_xbootldr() {
         original
     );
     let fb = fs::read_to_string(root.join(format!(
-        "boot/loader/entries/{mid}-{k}~without-initoverlayfs.conf"
+        "boot/loader/entries/{mid}-without_initoverlayfs.{k}.conf"
     )))
     .unwrap();
     assert!(

@@ -55,7 +55,7 @@ fn add_then_remove_touches_exactly_its_files() {
         vec![
             &format!("boot/initoverlayfs-{OLD}.img"),
             &format!("boot/initramfs-{OLD}.img.without-initoverlayfs"),
-            &format!("boot/loader/entries/{FEDORA_MID}-{OLD}~without-initoverlayfs.conf"),
+            &format!("boot/loader/entries/{FEDORA_MID}-without_initoverlayfs.{OLD}.conf"),
         ]
     );
     let o = plugin(&root, &["remove", OLD, entry_dir.to_str().unwrap()], &[]);
@@ -67,6 +67,40 @@ fn add_then_remove_touches_exactly_its_files() {
     }
     common::assert_same(&expected, &removed, "after remove");
     assert!(!root.join("var/lib/initoverlayfs/rollback/1").exists());
+}
+
+#[test]
+fn remove_after_an_earlier_release_removes_its_tilde_entry() {
+    let (_t, root) = temp_root("fedora");
+    let before = snapshot(&root);
+    let entry_dir = root.join(format!("boot/{FEDORA_MID}/{OLD}"));
+    let o = plugin(
+        &root,
+        &["add", OLD, entry_dir.to_str().unwrap(), "/boot/vmlinuz"],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    common::make_legacy_fallback(&root, FEDORA_MID, OLD);
+    let added = snapshot(&root);
+    let created: Vec<&String> = added.keys().filter(|k| !before.contains_key(*k)).collect();
+    assert_eq!(
+        created,
+        vec![
+            &format!("boot/initoverlayfs-{OLD}.img"),
+            &format!("boot/initramfs-{OLD}.img.without-initoverlayfs"),
+            &format!(
+                "boot/loader/entries/{}",
+                common::legacy_fallback_entry_name(FEDORA_MID, OLD)
+            ),
+        ]
+    );
+    let o = plugin(&root, &["remove", OLD, entry_dir.to_str().unwrap()], &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let mut expected = added.clone();
+    for c in &created {
+        expected.remove(*c);
+    }
+    common::assert_same(&expected, &snapshot(&root), "after remove");
 }
 
 #[test]

@@ -138,7 +138,7 @@ fn assert_installed_in(boot: &Path, entries: &Path) {
         .filter(|e| {
             e.file_name()
                 .to_string_lossy()
-                .contains("without-initoverlayfs")
+                .contains(initoverlayfs_install::entries::FALLBACK_MARK)
         })
         .count();
     assert_eq!(fallback, 1, "fallback entry in {entries:?}");

@@ -95,11 +95,12 @@ pub fn parse_entry(file_name: &str, text: &str) -> Result<Entry> {
 }
 
 /// Compares version strings like systemd's `strverscmp_improved()` (what
-/// systemd-boot and `bootctl` sort entries with): `~` sorts before
-/// anything (even the end: `1~rc` < `1`), then the end of string, then
-/// `-`, `^`, `.`; numeric runs compare as numbers and are newer than
-/// alphabetic runs; characters other than alphanumerics and `~-^.` are
-/// skipped.
+/// systemd-boot and `bootctl` sort entries with; src/fundamental/
+/// string-util-fundamental.c): `~` sorts before anything (even the end:
+/// `1~rc` < `1`), then the end of string, then `-`, `^`, `.`; numeric runs
+/// compare as numbers and are newer than alphabetic runs (also where one
+/// side has letters: `0` > `a`); characters other than alphanumerics and
+/// `~-^.` are skipped.
 pub fn version_cmp(a: &str, b: &str) -> Ordering {
     fn valid(c: u8) -> bool {
         c.is_ascii_alphanumeric() || b"~-^.".contains(&c)
@@ -144,18 +145,23 @@ pub fn version_cmp(a: &str, b: &str) -> Ordering {
         }
         let digit = |c: Option<u8>| c.is_some_and(|c| c.is_ascii_digit());
         if digit(ca) || digit(cb) {
-            while i < a.len() && a[i] == b'0' {
-                i += 1;
-            }
-            while j < b.len() && b[j] == b'0' {
-                j += 1;
-            }
-            let (si, sj) = (i, j);
+            let (mut si, mut sj) = (i, j);
             while i < a.len() && a[i].is_ascii_digit() {
                 i += 1;
             }
             while j < b.len() && b[j].is_ascii_digit() {
                 j += 1;
+            }
+            // A number is newer than letters (`0-rescue` > `without`).
+            let o = (si != i).cmp(&(sj != j));
+            if o != Ordering::Equal {
+                return o;
+            }
+            while si < i && a[si] == b'0' {
+                si += 1;
+            }
+            while sj < j && b[sj] == b'0' {
+                sj += 1;
             }
             let (x, y) = (&a[si..i], &b[sj..j]);
             let o = x.len().cmp(&y.len()).then_with(|| x.cmp(y));
@@ -328,19 +334,47 @@ grub_class fedora
     }
 
     #[test]
-    fn tilde_entry_sorts_after_its_base() {
-        // The installer's fallback entry `ID~without-initoverlayfs` must not
-        // become the default over `ID`.
+    fn fallback_entry_sorts_after_its_base() {
+        // The installer's fallback entry `TOKEN-without_initoverlayfs.KVER`
+        // must not become the default over `TOKEN-KVER`; with sort-key it
+        // comes right after it, without after the kernels and the rescue
+        // entry (numbers are newer than letters), as bootctl lists them.
         let mut v = vec![
             entry(
-                "m-6.1.0-50-amd64~without-initoverlayfs",
+                "m-without_initoverlayfs.6.1.0-50-amd64",
                 "6.1.0-50-amd64",
                 None,
             ),
+            entry("m-0-rescue", "0-rescue", None),
+            entry("m-6.1.0-49-amd64", "6.1.0-49-amd64", None),
             entry("m-6.1.0-50-amd64", "6.1.0-50-amd64", None),
         ];
         sort(&mut v);
-        assert_eq!(v[0].id, "m-6.1.0-50-amd64");
+        let ids: Vec<_> = v.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "m-6.1.0-50-amd64",
+                "m-6.1.0-49-amd64",
+                "m-0-rescue",
+                "m-without_initoverlayfs.6.1.0-50-amd64"
+            ]
+        );
+        for e in &mut v {
+            e.sort_key = Some("debian".into());
+        }
+        sort(&mut v);
+        let ids: Vec<_> = v.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "m-6.1.0-50-amd64",
+                "m-without_initoverlayfs.6.1.0-50-amd64",
+                "m-6.1.0-49-amd64",
+                "m-0-rescue"
+            ]
+        );
+        assert_eq!(version_cmp("0", "a"), Ordering::Greater);
     }
 
     #[test]

@@ -174,3 +174,47 @@ pub fn assert_bootable(root: &Path, entry: &str, original: &[u8], kver: &str) {
         );
     }
 }
+
+/// The fallback entry file name of `TOKEN-KVER.conf`.
+pub fn fallback_entry_name(token: &str, kver: &str) -> String {
+    format!("{token}-without_initoverlayfs.{kver}.conf")
+}
+
+/// The name releases before 0.2 gave it (systemd rejects it).
+pub fn legacy_fallback_entry_name(token: &str, kver: &str) -> String {
+    format!("{token}-{kver}~without-initoverlayfs.conf")
+}
+
+/// The `manifest.json` of every rollback generation of `root`, oldest first.
+pub fn manifests(root: &Path) -> Vec<PathBuf> {
+    let store = root.join("var/lib/initoverlayfs/rollback");
+    let mut v: Vec<(u64, PathBuf)> = fs::read_dir(&store)
+        .unwrap()
+        .filter_map(|e| {
+            let p = e.unwrap().path();
+            let id = p.file_name()?.to_string_lossy().parse::<u64>().ok()?;
+            Some((id, p.join("manifest.json")))
+        })
+        .collect();
+    v.sort();
+    v.into_iter().map(|(_, p)| p).collect()
+}
+
+/// Turns what this release left for `TOKEN-KVER.conf` into what an earlier
+/// release left: the fallback entry (and its `id` key) under the `~` name,
+/// and every generation recording that name.
+pub fn make_legacy_fallback(root: &Path, token: &str, kver: &str) {
+    let dir = root.join("boot/loader/entries");
+    let (new, old) = (
+        fallback_entry_name(token, kver),
+        legacy_fallback_entry_name(token, kver),
+    );
+    let text = fs::read_to_string(dir.join(&new)).unwrap();
+    let (new_id, old_id) = (new.trim_end_matches(".conf"), old.trim_end_matches(".conf"));
+    fs::write(dir.join(&old), text.replace(new_id, old_id)).unwrap();
+    fs::remove_file(dir.join(&new)).unwrap();
+    for m in manifests(root) {
+        let t = fs::read_to_string(&m).unwrap();
+        fs::write(&m, t.replace(&new, &old)).unwrap();
+    }
+}

@@ -39,7 +39,7 @@ pub struct Disk {
     /// The raw disk image (a copy in the run dir).
     pub path: PathBuf,
     /// The BLS entry to boot: the distro's entry (the installer points it
-    /// at the mini initramfs and adds a `~without-initoverlayfs` fallback).
+    /// at the mini initramfs and adds a `without_initoverlayfs` fallback).
     pub entry: String,
 }
 
@@ -189,9 +189,7 @@ pub fn build(
             }
             build.seconds = Some(secs);
             build.erofs_image_bytes = Some(crate::e2e::image_of(root, kver)?.2);
-            // The distro's entry by id: the harness's menu order puts the
-            // `~without-initoverlayfs` fallback first (plain byte order of
-            // ids), systemd-boot and grub sort `~` lower.
+            // The distro's entry by id, whatever the menu order.
             let menu = bootloader::read_menu(&g.boot())?;
             let entry = menu.pick(&bootloader::Choice::Id(entry_id.clone()))?;
             build.mini_initramfs_bytes = Some(entry.initrd_bytes(&g.boot())?);
