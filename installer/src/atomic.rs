@@ -176,7 +176,46 @@ pub fn flush_for_bootloader(mount: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The signals that end a command-line program (Ctrl-C, `kill`, a closed
+/// terminal, Ctrl-\), held back while a filesystem is frozen: delivered
+/// between FIFREEZE and FITHAW, they would leave /boot frozen and every
+/// writer on it hung until someone thaws it by hand (bootupd does the same).
+const FATAL_SIGNALS: [libc::c_int; 4] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT];
+
+/// Blocks [`FATAL_SIGNALS`] for the calling thread until dropped, then
+/// restores the previous mask (a signal that arrived meanwhile is delivered
+/// then).
+struct SignalsHeld {
+    old: libc::sigset_t,
+}
+
+impl SignalsHeld {
+    fn new() -> io::Result<SignalsHeld> {
+        // SAFETY: the sets are plain data initialized by sigemptyset before use.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            let mut old: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            for s in FATAL_SIGNALS {
+                libc::sigaddset(&mut set, s);
+            }
+            match libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old) {
+                0 => Ok(SignalsHeld { old }),
+                e => Err(io::Error::from_raw_os_error(e)),
+            }
+        }
+    }
+}
+
+impl Drop for SignalsHeld {
+    fn drop(&mut self) {
+        // SAFETY: restores the mask saved in new().
+        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.old, std::ptr::null_mut()) };
+    }
+}
+
 fn freeze_thaw(dir: &File) -> Result<()> {
+    let _held = SignalsHeld::new().context("cannot block signals across the freeze")?;
     let fd = dir.as_raw_fd();
     let mut arg: libc::c_int = 0;
     // SAFETY: FIFREEZE/FITHAW take an int argument we own; fd is valid for the call.
@@ -213,5 +252,23 @@ mod tests {
         remove(&q).unwrap();
         remove(&q).unwrap();
         flush_for_bootloader(d.path()).unwrap();
+    }
+
+    #[test]
+    fn signals_are_held_and_the_mask_restored() {
+        let mask = || {
+            // SAFETY: reads the current mask into a zeroed set.
+            unsafe {
+                let mut cur: libc::sigset_t = std::mem::zeroed();
+                libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), &mut cur);
+                FATAL_SIGNALS.map(|s| libc::sigismember(&cur, s) == 1)
+            }
+        };
+        assert_eq!(mask(), [false; 4]);
+        {
+            let _held = SignalsHeld::new().unwrap();
+            assert_eq!(mask(), [true; 4]);
+        }
+        assert_eq!(mask(), [false; 4]);
     }
 }
