@@ -96,10 +96,11 @@ pub fn parse(text: &str) -> Overrides {
                 None => o.warnings.push(format!("ignoring {word:?}: empty value")),
             },
             "timeout" => match value.and_then(|v| v.parse::<u64>().ok()) {
-                Some(t) => o.timeout = Some(t),
-                None => o
-                    .warnings
-                    .push(format!("ignoring {word:?}: timeout must be whole seconds")),
+                Some(t) if t <= crate::config::MAX_TIMEOUT_SECONDS => o.timeout = Some(t),
+                _ => o.warnings.push(format!(
+                    "ignoring {word:?}: timeout must be whole seconds, at most {}",
+                    crate::config::MAX_TIMEOUT_SECONDS
+                )),
             },
             "debug" | "shell" => match parse_bool(value.unwrap_or("")) {
                 Some(b) if key == "debug" => o.debug = Some(b),
@@ -173,15 +174,16 @@ mod tests {
         let o = parse(
             "rd.initoverlayfs.timeout=3 rd.initoverlayfs.timeout=9 rd.initoverlayfs.timeout=x \
              rd.initoverlayfs.debug=0 rd.initoverlayfs.bootfs= rd.initoverlayfs.colour=red \
-             rd.initoverlayfs.shell=0",
+             rd.initoverlayfs.shell=0 rd.initoverlayfs.timeout=18446744073709551615",
         );
         assert_eq!(o.timeout, Some(9));
         assert_eq!(o.debug, Some(false));
         assert_eq!(o.shell, Some(false));
         assert_eq!(o.bootfs, None);
-        assert_eq!(o.warnings.len(), 3, "{:?}", o.warnings);
+        assert_eq!(o.warnings.len(), 4, "{:?}", o.warnings);
         assert!(o.warnings[0].contains("timeout=x"));
         assert!(o.warnings[2].contains("colour"));
+        assert!(o.warnings[3].contains("at most 3600"), "{:?}", o.warnings);
     }
 
     #[test]

@@ -383,22 +383,99 @@ impl<'de> Deserialize<'de> for Compression {
     }
 }
 
+/// The largest config file read, in bytes. What the installer writes is
+/// well under 4 KiB; the boot-time program runs as pid 1, where reading an
+/// unbounded file (a mistake, or a device node) must not exhaust memory.
+pub const MAX_CONFIG_BYTES: u64 = 64 * 1024;
+
+/// The longest `[boot] timeout` accepted, in seconds (one hour): longer is
+/// a typo that would hold a failed boot for days.
+pub const MAX_TIMEOUT_SECONDS: u64 = 3600;
+
 impl Config {
-    /// Parses the TOML text of a config file. Errors name the offending key
-    /// and its line (from the TOML parser's span).
+    /// Parses the TOML text of a config file and checks its values
+    /// ([`Config::validate`]). Errors name the offending key and its line
+    /// (from the TOML parser's span), or the key and why its value is wrong.
     pub fn from_toml_str(text: &str) -> Result<Config> {
-        Ok(toml::from_str(text)?)
+        let config: Config = toml::from_str(text)?;
+        config.validate()?;
+        Ok(config)
     }
 
-    /// Reads `path`; a missing file gives the defaults. Errors: unreadable
-    /// file, or invalid TOML/unknown keys (message names the file, key, line).
-    pub fn load(path: &Path) -> Result<Config> {
-        match std::fs::read_to_string(path) {
-            Ok(text) => Config::from_toml_str(&text)
-                .with_context(|| format!("invalid config {}", path.display())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
-            Err(e) => Err(e).with_context(|| format!("cannot read config {}", path.display())),
+    /// Checks the values serde cannot: `[boot] bootfs` is a device spec,
+    /// `timeout` at most [`MAX_TIMEOUT_SECONDS`], `options` and `drivers` are
+    /// single words a mount(2) data string or modprobe accepts, `[image] path`
+    /// stays inside the boot filesystem and `fstype` is set.
+    ///
+    /// Errors: the first bad value, naming its key and what to write instead.
+    pub fn validate(&self) -> Result<()> {
+        let b = &self.boot;
+        if let Some(spec) = &b.bootfs {
+            spec.parse::<crate::spec::DeviceSpec>()
+                .context("[boot] bootfs")?;
         }
+        if b.timeout > MAX_TIMEOUT_SECONDS {
+            bail!(
+                "[boot] timeout = {} is more than {MAX_TIMEOUT_SECONDS} seconds; write a shorter wait",
+                b.timeout
+            );
+        }
+        let bad_word =
+            |v: &str| v.is_empty() || v.contains(|c: char| c.is_whitespace() || c.is_control());
+        if let Some(o) = &b.options {
+            if bad_word(o) {
+                bail!("[boot] options = {o:?}: write comma-separated mount options without spaces");
+            }
+        }
+        if let Some(t) = &b.bootfstype {
+            if bad_word(t) || t.contains('/') {
+                bail!("[boot] bootfstype = {t:?} is not a filesystem type name (e.g. \"ext4\")");
+            }
+        }
+        for d in &b.drivers {
+            if bad_word(d) || d.contains('/') {
+                bail!("[boot] drivers: {d:?} is not a kernel module name (e.g. \"virtio_blk\")");
+            }
+        }
+        let rel = self.image.path_for("KVER");
+        if rel.is_empty() || rel.split('/').any(|c| c == "..") || rel.contains('\0') {
+            bail!(
+                "[image] path = {:?} must name a file inside the boot filesystem (e.g. \"/initoverlayfs-{{kver}}.img\")",
+                self.image.path
+            );
+        }
+        if bad_word(&self.image.fstype) {
+            bail!(
+                "[image] fstype = {:?} is not a filesystem type name (\"erofs\")",
+                self.image.fstype
+            );
+        }
+        Ok(())
+    }
+
+    /// Reads `path` (at most [`MAX_CONFIG_BYTES`]); a missing file gives the
+    /// defaults. Errors: unreadable or too large file, invalid TOML, unknown
+    /// keys or bad values (the message names the file, key and line).
+    pub fn load(path: &Path) -> Result<Config> {
+        use std::io::Read;
+        let file = match std::fs::File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot read config {}", path.display()))
+            }
+        };
+        let mut text = String::new();
+        file.take(MAX_CONFIG_BYTES + 1)
+            .read_to_string(&mut text)
+            .with_context(|| format!("cannot read config {}", path.display()))?;
+        if text.len() as u64 > MAX_CONFIG_BYTES {
+            bail!(
+                "config {} is larger than {MAX_CONFIG_BYTES} bytes: not an initoverlayfs.conf",
+                path.display()
+            );
+        }
+        Config::from_toml_str(&text).with_context(|| format!("invalid config {}", path.display()))
     }
 
     /// Renders the config as TOML, with a header saying who wrote it.
@@ -414,6 +491,37 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bad_values_are_named() {
+        for (text, want) in [
+            ("[boot]\nbootfs = \"vda2\"\n", "[boot] bootfs"),
+            ("[boot]\ntimeout = 100000\n", "[boot] timeout = 100000"),
+            ("[boot]\noptions = \"subvol=a b\"\n", "[boot] options"),
+            ("[boot]\nbootfstype = \"\"\n", "[boot] bootfstype"),
+            ("[boot]\ndrivers = [\"../x\"]\n", "[boot] drivers: \"../x\""),
+            ("[image]\npath = \"/../etc/shadow\"\n", "[image] path"),
+            ("[image]\npath = \"\"\n", "[image] path"),
+            ("[image]\nfstype = \"\"\n", "[image] fstype"),
+        ] {
+            let err = format!("{:#}", Config::from_toml_str(text).unwrap_err());
+            assert!(err.contains(want), "{text:?}: {err}");
+        }
+        assert!(Config::from_toml_str("[boot]\ntimeout = 3600\n").is_ok());
+    }
+
+    #[test]
+    fn oversized_file_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("c.conf");
+        let mut text = "# padding\n".repeat(7000);
+        text.push_str("[boot]\ntimeout = 5\n");
+        std::fs::write(&p, &text).unwrap();
+        let err = format!("{:#}", Config::load(&p).unwrap_err());
+        assert!(err.contains("larger than 65536 bytes"), "{err}");
+        std::fs::write(&p, "[boot]\ntimeout = 5\n").unwrap();
+        assert_eq!(Config::load(&p).unwrap().boot.timeout, 5);
+    }
 
     const FULL: &str = r#"
 [boot]
