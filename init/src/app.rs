@@ -141,6 +141,12 @@ pub fn run(cli: &Cli, mode: &Mode) -> Result<()> {
     let mut config = step("read config", || Config::load(&config_path))?;
     let overrides = cmdline::parse(&std::fs::read_to_string("/proc/cmdline").unwrap_or_default());
     overrides.apply(&mut config);
+    // The command line's values must pass the same checks as the file's.
+    step("read config", || {
+        config
+            .validate()
+            .context("after the rd.initoverlayfs.* overrides")
+    })?;
     if let Some(d) = overrides.debug {
         log::set_debug(d);
     }

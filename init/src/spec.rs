@@ -202,8 +202,9 @@ fn unquote(value: &str) -> Result<&str> {
 
 impl fmt::Display for DeviceSpec {
     /// The normalized form: upper-case key, value without quotes, except a
-    /// value that itself starts with a quote, which is put in double quotes
-    /// so that it parses back to the same value.
+    /// value that itself starts with a quote or has white space at either
+    /// end, which is put in double quotes so that it parses back to the same
+    /// value.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (key, v) = match self {
             DeviceSpec::Uuid(v) => ("UUID", v),
@@ -212,7 +213,7 @@ impl fmt::Display for DeviceSpec {
             DeviceSpec::PartLabel(v) => ("PARTLABEL", v),
             DeviceSpec::Path(v) => return f.write_str(v),
         };
-        if v.starts_with(['"', '\'']) {
+        if v.starts_with(['"', '\'']) || v.trim() != v {
             write!(f, "{key}=\"{v}\"")
         } else {
             write!(f, "{key}={v}")
