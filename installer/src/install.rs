@@ -339,6 +339,11 @@ fn build(
     if let Some(s) = spinner {
         s.finish_and_clear();
     }
+    // Entries the kernel would not unpack from the full initramfs are not
+    // in the image either; the user should know.
+    for w in r.iter().flat_map(|report| &report.warnings) {
+        eprintln!("initoverlayfs-install: warning: {w}");
+    }
     r
 }
 
