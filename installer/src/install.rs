@@ -25,6 +25,7 @@ use initoverlayfs::config::Config;
 use crate::atomic;
 use crate::check::{self, Status};
 use crate::cli::Cli;
+use crate::conf;
 use crate::crash::point;
 use crate::detect::{self, Detection};
 use crate::drivers;
@@ -66,6 +67,12 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
         Some(Lock::acquire(&target.path(LOCK_PATH))?)
     };
     let mut det = detect::for_cli(&target, cli)?;
+    for w in &det.existing.warnings {
+        eprintln!(
+            "initoverlayfs-install: warning: migrating {}: {w}",
+            conf::path()
+        );
+    }
     let report = check::report(&det);
     let ask = interactive::enabled(cli.yes) && !cli.dry_run;
     if ask {
