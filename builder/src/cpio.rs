@@ -4,13 +4,18 @@
 //!
 //! # The rules, as the kernel applies them
 //!
-//! Source: `init/initramfs.c` in torvalds/linux (v6.13 and later): the state
-//! machine `do_start` → `do_header` → `do_name` / `do_symlink` →
+//! Source: `init/initramfs.c` in torvalds/linux, current mainline: the
+//! state machine `do_start` → `do_header` → `do_name` / `do_symlink` →
 //! `do_copy` → `do_skip` → `do_reset`, driven by `unpack_to_rootfs` for the
 //! initrd and by `flush_buffer` for each decompressed stream;
 //! `find_link` / `maybe_link` / `clean_path` for what entries do to the
-//! tree. Layout background: Documentation/driver-api/early-userspace/
-//! buffer-format.rst.
+//! tree; its KUnit cases in `init/initramfs_test.c` (`fname_pad`,
+//! `fname_path_max`, `hdr_hex`, …) pin several rules down. Two rules are
+//! recent: the final NUL of the name field is checked since v6.13 (older
+//! kernels read on past the field), and header fields are strict hex since
+//! the 2026 `hex2bin` change (older kernels' `simple_strtoul` also took a
+//! `0x` prefix). Layout background:
+//! Documentation/driver-api/early-userspace/buffer-format.rst.
 //!
 //! Entry layout:
 //!
@@ -38,8 +43,9 @@
 //!
 //! The name of a skipped entry is not checked.
 //!
-//! `TRAILER!!!` (compared up to the first NUL, on any entry that is not a
-//! symlink) only ends a hardlink scope (`free_hash`); its data is skipped.
+//! `TRAILER!!!` (the name up to its first NUL, on an entry not skipped
+//! above and not a symlink: `do_symlink` never compares) only ends a
+//! hardlink scope (`free_hash`); its data is skipped.
 //! It is optional: entries may follow it directly, and input may end
 //! without one. Hardlinks (`maybe_link`): an entry of a regular file, a
 //! device, a fifo or a socket with `c_nlink` ≥ 2 is joined to the first

@@ -369,9 +369,10 @@ impl Extractor {
                 Ok(Some(fd))
             }
             Err(e) if not_there(e) => Ok(None),
-            Err(Errno::NOSYS) => {
-                bail!("this kernel has no openat2 (Linux 5.6 or later is needed to extract safely)")
-            }
+            Err(Errno::NOSYS) => bail!(
+                "openat2 is not available (extracting safely needs Linux 5.6 or later, \
+                 and no seccomp filter blocking openat2)"
+            ),
             Err(e) => {
                 Err(e).with_context(|| format!("cannot open the directory {:?}", lossy(path)))
             }
