@@ -55,6 +55,7 @@ pub fn build(req: &BuildRequest) -> Result<BuildReport> {
 
     let full_bytes;
     let image_bytes;
+    let warnings;
     let mut times = StepTimes::default();
     {
         let _mounts = BindMounts::new(root)?;
@@ -72,12 +73,12 @@ pub fn build(req: &BuildRequest) -> Result<BuildReport> {
             // mkfs.erofs (the host's, or the root's seeing the same /boot)
             // writes next to image_out: no second copy of the image.
             let tmp = fsutil::temp_next_to(req.image_out)?;
-            image::make_image(&job, &full, work.path(), tmp.path(), &mut times)?;
+            warnings = image::make_image(&job, &full, work.path(), tmp.path(), &mut times)?;
             timed(&mut times.install, || fsutil::persist(tmp, req.image_out))?
         } else {
             // The root's mkfs.erofs writes inside the root; then copy out.
             let staged = work.path().join("image.erofs");
-            image::make_image(&job, &full, work.path(), &staged, &mut times)?;
+            warnings = image::make_image(&job, &full, work.path(), &staged, &mut times)?;
             timed(&mut times.install, || {
                 fsutil::copy_durable(&staged, req.image_out)
             })?
@@ -92,6 +93,7 @@ pub fn build(req: &BuildRequest) -> Result<BuildReport> {
         initrd_bytes,
         compression,
         times,
+        warnings,
     })
 }
 

@@ -69,6 +69,13 @@ pub fn main() -> i32 {
     }
 }
 
+/// Prints warnings about the input on stderr, one per line.
+fn warn_all(warnings: &[String]) {
+    for w in warnings {
+        eprintln!("initoverlayfs-builder: warning: {w}");
+    }
+}
+
 /// Runs one subcommand.
 pub fn run(cmd: Cmd) -> Result<()> {
     match cmd {
@@ -77,6 +84,7 @@ pub fn run(cmd: Cmd) -> Result<()> {
                 File::open(&file).with_context(|| format!("cannot open {}", file.display()))?;
             let listing =
                 list::list(input).with_context(|| format!("cannot list {}", file.display()))?;
+            warn_all(&listing.warnings);
             let text = if json {
                 serde_json::to_string_pretty(&listing)? + "\n"
             } else {
@@ -86,12 +94,14 @@ pub fn run(cmd: Cmd) -> Result<()> {
         }
         Cmd::Extract { file, dir } => {
             let (segments, stats) = extract::extract_path(&file, &dir)?;
+            warn_all(&stats.warnings.lines());
             eprintln!(
-                "initoverlayfs-builder: extracted {} entries ({} files, {} hardlinks, {} bytes) from {} segment(s) into {}",
+                "initoverlayfs-builder: extracted {} entries ({} files, {} hardlinks, {} bytes, {} skipped) from {} segment(s) into {}",
                 stats.entries,
                 stats.files,
                 stats.hardlinks,
                 stats.bytes,
+                stats.skipped,
                 segments.len(),
                 dir.display()
             );
@@ -101,7 +111,8 @@ pub fn run(cmd: Cmd) -> Result<()> {
             image,
             compression,
         } => {
-            let size = image::initramfs_to_erofs(&file, &image, &compression)?;
+            let (size, warnings) = image::initramfs_to_erofs(&file, &image, &compression)?;
+            warn_all(&warnings);
             eprintln!(
                 "initoverlayfs-builder: wrote {} ({size} bytes, {compression})",
                 image.display()

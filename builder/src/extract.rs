@@ -1,15 +1,50 @@
-//! Safe extraction of initramfs entries, as root, from hostile archives.
+//! Extraction of initramfs entries the way the kernel unpacks them into its
+//! rootfs, safely, as root, from hostile archives. Reading (what is an
+//! entry, what is skipped) is [`crate::cpio`]'s part; this is what entries
+//! do to the tree, after init/initramfs.c in torvalds/linux: `do_name`,
+//! `do_symlink`, `do_copy`, `maybe_link`, `clean_path`, `dir_utime`.
 //!
-//! Everything is created relative to directory fds (`openat`-style): parent
-//! components are opened one by one with `O_NOFOLLOW | O_DIRECTORY`, final
-//! components are created with `O_CREAT | O_EXCL | O_NOFOLLOW` (or
-//! `mkdirat`/`symlinkat`/`linkat`/`mknodat`), and metadata is set on the fd
-//! or with `AT_SYMLINK_NOFOLLOW`. A symlink an earlier entry created is never
-//! followed; absolute names and `..` components are refused. A later entry
-//! with the same name replaces the earlier one (the kernel does the same).
+//! Names resolve inside the target directory as if it were `/`, as the
+//! kernel resolves them inside its rootfs: `openat2` with
+//! `RESOLVE_IN_ROOT`, so absolute names, `..` components and symlinks that
+//! earlier entries created (absolute or relative, at any depth) are
+//! followed but never leave the target; `..` at the top stays at the top.
+//! Nothing is ever written outside the target.
+//!
+//! What an entry does, as in the kernel:
+//!
+//! - The last component of a name is never followed. What is there already
+//!   is replaced when its type differs (a directory only when it is empty).
+//! - Parent directories are not created: an entry whose parent is missing is
+//!   not created.
+//! - Regular file: created, or an existing regular file is truncated and
+//!   rewritten in place (its other hard links see the new data).
+//! - Directory: created, or an existing one kept.
+//! - Symlink: replaces whatever is there; the target is the data up to its
+//!   first NUL. An empty target, or one of `PATH_MAX` bytes or more,
+//!   creates nothing (but what was there is gone).
+//! - Device, fifo, socket: created, or an existing node of the same type is
+//!   kept (with its device number) and gets the entry's mode, owner and
+//!   mtime.
+//! - Hard links: an entry of a regular file or a node with `c_nlink` ≥ 2
+//!   whose (device major, device minor, inode, type) matches an earlier
+//!   entry since the last `TRAILER!!!` replaces its name by a link to that
+//!   entry's name; a regular file's data (newc stores it on the last link)
+//!   then replaces the shared content. Linking a name to itself removes it.
+//! - Unknown file type: only removes what is at the name.
+//!
+//! Where the kernel's system calls fail and it silently goes on (missing
+//! parent, a non-empty directory in the way, a hard link to a name that is
+//! gone, a component longer than 255 bytes, a non-directory named `…/` or
+//! `…/..`), the entry is skipped with a warning. Side effects the kernel has
+//! on those failure paths are not reproduced.
 //!
 //! Trees go into a fresh private (0700) temporary directory, so a failed
-//! extraction leaves nothing behind.
+//! extraction leaves nothing behind. Directory modes, owners and mtimes
+//! are applied after all entries, deepest first (so a read-only directory
+//! does not block later entries, and later entries do not change mtimes);
+//! for a directory named by several entries, the last entry's mode and
+//! owner and the first entry's mtime win, as in the kernel.
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
@@ -18,26 +53,28 @@ use std::io::{Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use anyhow::{bail, Context, Result};
-use rustix::fs::{AtFlags, FileType, Mode, OFlags, Timespec, Timestamps, CWD};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags, Timespec, Timestamps, CWD};
 use rustix::io::Errno;
 use tempfile::TempDir;
 
 use crate::cpio::{self, Header};
-use crate::initramfs::{self, Segment};
+use crate::initramfs::{self, Segment, Visit, Where};
+use crate::warnings::Warnings;
 
-/// Longest symlink target we accept, in bytes.
-const MAX_SYMLINK: u32 = 4095;
 /// Copy buffer for file data.
 const COPY_BUF: usize = 256 * 1024;
+/// Why an entry with a component longer than `NAME_MAX` is not created.
+const TOO_LONG: &str = "a component of its name is longer than 255 bytes";
 
-/// Counts of what an extraction created.
+/// What an extraction created, and what it skipped.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ExtractStats {
-    /// Entries processed (all types).
+    /// Entries processed (all types, skipped ones included).
     pub entries: u64,
-    /// Regular files created (hardlinks excluded).
+    /// Regular files created or rewritten (hardlinks excluded).
     pub files: u64,
     /// Hardlinks created.
     pub hardlinks: u64,
@@ -45,37 +82,69 @@ pub struct ExtractStats {
     pub bytes: u64,
     /// Newest mtime of any entry (seconds since the epoch).
     pub max_mtime: u32,
+    /// Entries the kernel would skip or fail to create, so not created.
+    pub skipped: u64,
+    /// One message per skipped entry (bounded).
+    pub warnings: Warnings,
 }
 
-/// Splits an archive name into path components, refusing hostile names.
-///
-/// `./a/b`, `a//b` and `a/./b` give `[a, b]`; `.` gives `[]` (the root).
-/// Errors: an absolute name or a `..` component.
-pub fn components(name: &[u8]) -> Result<Vec<&[u8]>> {
-    if name.first() == Some(&b'/') {
-        bail!("refusing absolute name");
-    }
-    let mut out = Vec::new();
-    for c in name.split(|&b| b == b'/') {
-        match c {
-            b"" | b"." => {}
-            b".." => bail!("refusing name with a `..` component"),
-            c => out.push(c),
-        }
-    }
-    Ok(out)
+/// Where an entry's name puts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place<'a> {
+    /// The last component `name` inside the directory `parent` (empty: the
+    /// top); `path` is the whole name without trailing slashes.
+    Child {
+        parent: &'a [u8],
+        name: &'a [u8],
+        path: &'a [u8],
+    },
+    /// The name is an existing directory itself: it ends in `.` or `..`, or
+    /// is only slashes.
+    Dir(&'a [u8]),
 }
 
-/// The directory fd [`Extractor::ensure_parent`] just opened.
-fn cached(cache: &Option<(Vec<Vec<u8>>, OwnedFd)>) -> BorrowedFd<'_> {
-    cache
-        .as_ref()
-        .map(|(_, fd)| fd.as_fd())
-        .expect("ensure_parent fills the cache")
+/// Splits an archive name for creation; the flag says whether it ended in
+/// `/`. Errors (a reason to skip): an empty name.
+fn place(name: &[u8]) -> std::result::Result<(Place<'_>, bool), &'static str> {
+    if name.is_empty() {
+        return Err("its name is empty");
+    }
+    let end = name.iter().rposition(|&b| b != b'/').map_or(0, |i| i + 1);
+    let (path, slash) = (&name[..end], end < name.len());
+    if path.is_empty() {
+        return Ok((Place::Dir(b"/"), slash));
+    }
+    let (parent, last) = match path.iter().rposition(|&b| b == b'/') {
+        Some(i) => (&path[..i], &path[i + 1..]),
+        None => (&b""[..], path),
+    };
+    if last == b"." || last == b".." {
+        return Ok((Place::Dir(path), slash));
+    }
+    Ok((
+        Place::Child {
+            parent,
+            name: last,
+            path,
+        },
+        slash,
+    ))
+}
+
+/// Components of `path` that go down (not empty, not `.`): the depth order
+/// of [`Extractor::finish`].
+fn depth(path: &[u8]) -> usize {
+    path.split(|&b| b == b'/')
+        .filter(|c| !c.is_empty() && *c != b".")
+        .count()
 }
 
 fn os(c: &[u8]) -> &OsStr {
     OsStr::from_bytes(c)
+}
+
+fn lossy(c: &[u8]) -> String {
+    String::from_utf8_lossy(c).into_owned()
 }
 
 fn times(mtime: u32) -> Timestamps {
@@ -89,11 +158,56 @@ fn times(mtime: u32) -> Timestamps {
     }
 }
 
-/// Metadata of a directory, applied after all entries (so later entries do
-/// not change its mtime and a read-only mode does not block them).
+/// Opens the directory `path` below `root`, resolved as if `root` were `/`
+/// (`RESOLVE_IN_ROOT`); `nofollow`: the last component must not be a
+/// symlink. An empty path is `root` itself.
+fn resolve(root: &OwnedFd, path: &[u8], nofollow: bool) -> rustix::io::Result<OwnedFd> {
+    let path: &[u8] = if path.is_empty() { b"." } else { path };
+    let mut flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    if nofollow {
+        flags |= OFlags::NOFOLLOW;
+    }
+    let how = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS | ResolveFlags::NO_XDEV;
+    loop {
+        match rustix::fs::openat2(root, os(path), flags, Mode::empty(), how) {
+            // The kernel asks to retry when a rename raced a `..` lookup.
+            Err(Errno::AGAIN) => continue,
+            other => return other,
+        }
+    }
+}
+
+/// Whether a lookup failed because of the tree's contents (the kernel would
+/// fail the same way and go on), not because of the system.
+fn not_there(e: Errno) -> bool {
+    matches!(
+        e,
+        Errno::NOENT | Errno::NOTDIR | Errno::LOOP | Errno::NAMETOOLONG
+    )
+}
+
+/// Result of an entry: `Some(reason)` when it is not created.
+type Step = Result<Option<String>>;
+
+fn skip(why: impl Into<String>) -> Step {
+    Ok(Some(why.into()))
+}
+
+/// What [`Extractor::clean`] found at a name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Clean {
+    /// Nothing is there (any more).
+    Absent,
+    /// An entry of the type asked to keep is there.
+    Same,
+    /// Something that cannot be removed is there; the reason.
+    Blocked(&'static str),
+}
+
+/// Metadata of a directory, applied after all entries.
 #[derive(Debug)]
 struct DirMeta {
-    path: Vec<Vec<u8>>,
+    path: Vec<u8>,
     mode: u32,
     uid: u32,
     gid: u32,
@@ -101,23 +215,36 @@ struct DirMeta {
 }
 
 /// Extracts entries below one directory. Feed it with [`Extractor::entry`]
-/// (e.g. as the visitor of [`initramfs::walk`]), then call
+/// (or pass it to [`initramfs::walk`] as the [`Visit`]), then call
 /// [`Extractor::finish`].
 #[derive(Debug)]
 pub struct Extractor {
     root: OwnedFd,
     preserve_owners: bool,
-    /// Regular files with nlink ≥ 2 of the current archive:
-    /// (dev major, dev minor, ino) → path.
-    links: HashMap<(u32, u32, u32), Vec<Vec<u8>>>,
-    /// The archive `links` belongs to.
+    /// First name of each (dev major, dev minor, inode, type) with nlink ≥ 2
+    /// in the current trailer scope.
+    links: HashMap<(u32, u32, u32, u32), Vec<u8>>,
+    /// The trailer scope `links` belongs to.
     links_archive: usize,
     dirs: Vec<DirMeta>,
-    root_meta: Option<DirMeta>,
-    /// The last parent directory opened: its components and fd.
-    cache: Option<(Vec<Vec<u8>>, OwnedFd)>,
+    /// Index in `dirs` of each directory name.
+    dir_index: HashMap<Vec<u8>, usize>,
+    /// The last parent directory resolved: its name and fd. Dropped when
+    /// anything is removed (which could change what a name resolves to).
+    cache: Option<(Vec<u8>, Rc<OwnedFd>)>,
     buf: Vec<u8>,
     stats: ExtractStats,
+}
+
+impl Visit for Extractor {
+    fn entry(&mut self, at: Where, h: &Header, data: &mut dyn Read) -> Result<()> {
+        Extractor::entry(self, at.archive, h, data)
+    }
+
+    fn skipped(&mut self, message: String) {
+        self.stats.skipped += 1;
+        self.stats.warnings.push(message);
+    }
 }
 
 impl Extractor {
@@ -136,87 +263,19 @@ impl Extractor {
             links: HashMap::new(),
             links_archive: 0,
             dirs: Vec::new(),
-            root_meta: None,
+            dir_index: HashMap::new(),
             cache: None,
             buf: vec![0; COPY_BUF],
             stats: ExtractStats::default(),
         })
     }
 
-    /// Opens the directory `comps` below the root, one component at a time
-    /// without following symlinks; missing components are created (0755)
-    /// when `create`. Errors: a component is a symlink or not a directory.
-    fn walk(&self, comps: &[Vec<u8>], create: bool) -> Result<OwnedFd> {
-        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        let mut cur = rustix::fs::openat(&self.root, ".", flags, Mode::empty())
-            .context("cannot reopen the extraction root")?;
-        for (i, c) in comps.iter().enumerate() {
-            let shown = || String::from_utf8_lossy(&comps[..=i].join(&b'/')).into_owned();
-            let next = match rustix::fs::openat(&cur, os(c), flags, Mode::empty()) {
-                Err(Errno::NOENT) if create => {
-                    match rustix::fs::mkdirat(&cur, os(c), Mode::from_raw_mode(0o755)) {
-                        Ok(()) | Err(Errno::EXIST) => {}
-                        Err(e) => {
-                            return Err(e).with_context(|| format!("cannot create {}", shown()))
-                        }
-                    }
-                    rustix::fs::openat(&cur, os(c), flags, Mode::empty())
-                }
-                other => other,
-            };
-            cur = match next {
-                Ok(fd) => fd,
-                Err(Errno::LOOP) | Err(Errno::NOTDIR) => {
-                    bail!(
-                        "refusing to write through {:?}: it is a symlink or not a directory",
-                        shown()
-                    )
-                }
-                Err(e) => {
-                    return Err(e).with_context(|| format!("cannot open directory {}", shown()))
-                }
-            };
-        }
-        Ok(cur)
-    }
-
-    /// Opens the parent directory `comps` into the one-entry cache; read it
-    /// with [`cached`].
-    fn ensure_parent(&mut self, comps: &[Vec<u8>]) -> Result<()> {
-        let hit = matches!(&self.cache, Some((p, _)) if p.as_slice() == comps);
-        if !hit {
-            let fd = self.walk(comps, true)?;
-            self.cache = Some((comps.to_vec(), fd));
-        }
-        Ok(())
-    }
-
-    /// Removes what exists at `name` in `dir`, unless it is a directory and
-    /// `keep_dir`. Returns whether a kept directory is there.
-    fn remove_existing(dir: BorrowedFd<'_>, name: &[u8], keep_dir: bool) -> Result<bool> {
-        let st = match rustix::fs::statat(dir, os(name), AtFlags::SYMLINK_NOFOLLOW) {
-            Ok(st) => st,
-            Err(Errno::NOENT) => return Ok(false),
-            Err(e) => return Err(e).context("cannot stat the existing entry"),
-        };
-        if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
-            if keep_dir {
-                return Ok(true);
-            }
-            rustix::fs::unlinkat(dir, os(name), AtFlags::REMOVEDIR)
-                .context("cannot replace the existing directory (not empty?)")?;
-        } else {
-            rustix::fs::unlinkat(dir, os(name), AtFlags::empty())
-                .context("cannot replace the existing entry")?;
-        }
-        Ok(false)
-    }
-
-    /// Extracts one entry of archive number `archive` (hardlinks join
-    /// entries of one archive only); `data` yields its `filesize` bytes.
+    /// Extracts one entry of trailer scope `archive` (hardlinks join
+    /// entries of one scope only); `data` yields its `filesize` bytes.
+    /// An entry the kernel would not create is counted and warned about.
     ///
-    /// Errors: a hostile name (absolute, `..`, through a symlink), an
-    /// unsupported file type, or a failing system call (named).
+    /// Errors: a failing system call that is not the tree's doing (named),
+    /// or a kernel without `openat2` (Linux < 5.6).
     pub fn entry(&mut self, archive: usize, h: &Header, data: &mut dyn Read) -> Result<()> {
         self.stats.entries += 1;
         self.stats.max_mtime = self.stats.max_mtime.max(h.mtime);
@@ -224,36 +283,187 @@ impl Extractor {
             self.links.clear();
             self.links_archive = archive;
         }
-        let comps: Vec<Vec<u8>> = components(&h.name)?
-            .into_iter()
-            .map(<[u8]>::to_vec)
-            .collect();
+        if let Some(why) = self.create(h, data)? {
+            self.stats.skipped += 1;
+            self.stats.warnings.push(format!(
+                "not creating {:?}, as the kernel would not: {why}",
+                h.name_lossy()
+            ));
+        }
+        Ok(())
+    }
+
+    fn create(&mut self, h: &Header, data: &mut dyn Read) -> Step {
         let ftype = h.file_type();
-        let Some((name, parent)) = comps.split_last() else {
-            if ftype != cpio::S_IFDIR {
-                bail!("the root entry \".\" is not a directory");
+        let (parent, name, path) = match place(&h.name) {
+            Err(why) => return skip(why),
+            Ok((Place::Dir(path), _)) => {
+                if ftype != cpio::S_IFDIR {
+                    return skip("its name is a directory (it ends in `.` or `..`)");
+                }
+                // mkdir fails (it exists); mode, owner and mtime apply to it.
+                self.record_dir(path, h);
+                return Ok(None);
             }
-            self.root_meta = Some(self.dir_meta(Vec::new(), h));
-            return Ok(());
+            Ok((Place::Child { parent, name, path }, slash)) => {
+                if slash && ftype != cpio::S_IFDIR {
+                    return skip("its name ends in `/` but it is not a directory");
+                }
+                (parent, name, path)
+            }
         };
+        let linkable = h.nlink >= 2
+            && matches!(
+                ftype,
+                cpio::S_IFREG | cpio::S_IFCHR | cpio::S_IFBLK | cpio::S_IFIFO | cpio::S_IFSOCK
+            );
+        let link_to = if linkable { self.find_link(h) } else { None };
+        let Some(dir) = self.parent(parent)? else {
+            return skip(format!(
+                "its parent directory {:?} does not exist (the kernel creates no parents)",
+                lossy(parent)
+            ));
+        };
+        let dir = dir.as_fd();
         match ftype {
-            cpio::S_IFDIR => self.make_dir(parent, name, comps.clone(), h),
-            cpio::S_IFREG => self.make_file(parent, name, &comps, h, data),
-            cpio::S_IFLNK => self.make_symlink(parent, name, h, data),
+            cpio::S_IFDIR => self.make_dir(dir, name, path, h),
+            cpio::S_IFREG => self.make_file(dir, name, link_to, h, data),
+            cpio::S_IFLNK => self.make_symlink(dir, name, h, data),
             cpio::S_IFCHR | cpio::S_IFBLK | cpio::S_IFIFO | cpio::S_IFSOCK => {
-                self.make_node(parent, name, h)
+                self.make_node(dir, name, link_to, h)
             }
-            other => bail!("unknown file type {other:#o}"),
+            other => {
+                if let Clean::Blocked(why) = self.clean(dir, name, None)? {
+                    return skip(why);
+                }
+                skip(format!("its file type {other:o} is unknown"))
+            }
         }
     }
 
-    fn dir_meta(&self, path: Vec<Vec<u8>>, h: &Header) -> DirMeta {
-        DirMeta {
-            path,
-            mode: h.mode & 0o7777,
-            uid: h.uid,
-            gid: h.gid,
-            mtime: h.mtime,
+    /// The kernel's `find_link`: the first name of this entry's inode in
+    /// the current trailer scope, recording this name when it is the first.
+    fn find_link(&mut self, h: &Header) -> Option<Vec<u8>> {
+        let key = (h.dev_major, h.dev_minor, h.ino, h.file_type());
+        match self.links.get(&key) {
+            Some(old) => Some(old.clone()),
+            None => {
+                self.links.insert(key, h.name.clone());
+                None
+            }
+        }
+    }
+
+    /// The directory `path` (resolved inside the root), or `None` when the
+    /// tree has no directory there.
+    fn parent(&mut self, path: &[u8]) -> Result<Option<Rc<OwnedFd>>> {
+        if let Some((p, fd)) = &self.cache {
+            if p == path {
+                return Ok(Some(Rc::clone(fd)));
+            }
+        }
+        match resolve(&self.root, path, false) {
+            Ok(fd) => {
+                let fd = Rc::new(fd);
+                self.cache = Some((path.to_vec(), Rc::clone(&fd)));
+                Ok(Some(fd))
+            }
+            Err(e) if not_there(e) => Ok(None),
+            Err(Errno::NOSYS) => bail!(
+                "openat2 is not available (extracting safely needs Linux 5.6 or later, \
+                 and no seccomp filter blocking openat2)"
+            ),
+            Err(e) => {
+                Err(e).with_context(|| format!("cannot open the directory {:?}", lossy(path)))
+            }
+        }
+    }
+
+    /// The kernel's `clean_path`: removes what is at `name` in `dir` unless
+    /// it has the type `keep` (a directory only when empty).
+    fn clean(&mut self, dir: BorrowedFd<'_>, name: &[u8], keep: Option<FileType>) -> Result<Clean> {
+        let st = match rustix::fs::statat(dir, os(name), AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) => st,
+            Err(Errno::NOENT) => return Ok(Clean::Absent),
+            Err(Errno::NAMETOOLONG) => return Ok(Clean::Blocked(TOO_LONG)),
+            Err(e) => return Err(e).context("cannot stat the existing entry"),
+        };
+        let there = FileType::from_raw_mode(st.st_mode);
+        if keep == Some(there) {
+            return Ok(Clean::Same);
+        }
+        self.cache = None;
+        if there == FileType::Directory {
+            match rustix::fs::unlinkat(dir, os(name), AtFlags::REMOVEDIR) {
+                Ok(()) => Ok(Clean::Absent),
+                Err(Errno::NOTEMPTY | Errno::EXIST | Errno::BUSY) => Ok(Clean::Blocked(
+                    "a non-empty directory of that name is in the way",
+                )),
+                Err(e) => Err(e).context("cannot remove the existing directory"),
+            }
+        } else {
+            rustix::fs::unlinkat(dir, os(name), AtFlags::empty())
+                .context("cannot remove the existing entry")?;
+            Ok(Clean::Absent)
+        }
+    }
+
+    /// The kernel's `maybe_link` for a later link: `name` becomes a hard
+    /// link to `old`, replacing what is there.
+    fn link(&mut self, dir: BorrowedFd<'_>, name: &[u8], old: &[u8]) -> Step {
+        if let Clean::Blocked(why) = self.clean(dir, name, None)? {
+            return skip(why);
+        }
+        let gone = || format!("its hard link target {:?} does not exist", lossy(old));
+        let Ok((
+            Place::Child {
+                parent: old_parent,
+                name: old_name,
+                ..
+            },
+            _,
+        )) = place(old)
+        else {
+            return skip(gone());
+        };
+        let Some(old_dir) = self.parent(old_parent)? else {
+            return skip(gone());
+        };
+        match rustix::fs::linkat(&*old_dir, os(old_name), dir, os(name), AtFlags::empty()) {
+            Ok(()) => {
+                self.stats.hardlinks += 1;
+                Ok(None)
+            }
+            Err(Errno::NOENT | Errno::NOTDIR) => skip(gone()),
+            Err(Errno::NAMETOOLONG) => skip(TOO_LONG),
+            Err(Errno::PERM) => skip(format!(
+                "its hard link target {:?} is a directory now",
+                lossy(old)
+            )),
+            Err(e) => Err(e).with_context(|| format!("cannot hard-link to {:?}", lossy(old))),
+        }
+    }
+
+    /// Records (or updates) a directory's metadata for [`Self::finish`].
+    fn record_dir(&mut self, path: &[u8], h: &Header) {
+        let mode = h.mode & 0o7777;
+        match self.dir_index.get(path) {
+            Some(&i) => {
+                // chown/chmod happen at each entry: the last wins; utimes run
+                // at the end, newest entry first: the first one's mtime wins.
+                let d = &mut self.dirs[i];
+                (d.mode, d.uid, d.gid) = (mode, h.uid, h.gid);
+            }
+            None => {
+                self.dir_index.insert(path.to_vec(), self.dirs.len());
+                self.dirs.push(DirMeta {
+                    path: path.to_vec(),
+                    mode,
+                    uid: h.uid,
+                    gid: h.gid,
+                    mtime: h.mtime,
+                });
+            }
         }
     }
 
@@ -268,103 +478,68 @@ impl Extractor {
         }
     }
 
-    fn make_dir(
-        &mut self,
-        parent: &[Vec<u8>],
-        name: &[u8],
-        path: Vec<Vec<u8>>,
-        h: &Header,
-    ) -> Result<()> {
-        self.ensure_parent(parent)?;
-        let dir = cached(&self.cache);
-        loop {
-            match rustix::fs::mkdirat(dir, os(name), Mode::from_raw_mode(0o700)) {
-                Ok(()) => break,
-                Err(Errno::EXIST) => {
-                    if Self::remove_existing(dir, name, true)? {
-                        break;
-                    }
-                }
-                Err(e) => return Err(e).context("mkdirat"),
-            }
+    fn make_dir(&mut self, dir: BorrowedFd<'_>, name: &[u8], path: &[u8], h: &Header) -> Step {
+        let mkdir = || rustix::fs::mkdirat(dir, os(name), Mode::from_raw_mode(0o700));
+        match mkdir() {
+            Ok(()) => {}
+            Err(Errno::EXIST) => match self.clean(dir, name, Some(FileType::Directory))? {
+                Clean::Same => {}
+                Clean::Absent => mkdir().context("mkdirat")?,
+                Clean::Blocked(why) => return skip(why),
+            },
+            Err(Errno::NAMETOOLONG) => return skip(TOO_LONG),
+            Err(e) => return Err(e).context("mkdirat"),
         }
-        let meta = self.dir_meta(path, h);
-        self.dirs.push(meta);
-        Ok(())
-    }
-
-    /// Creates `name` in `dir` with `create`, replacing what is there.
-    fn create_replacing<T>(
-        dir: BorrowedFd<'_>,
-        name: &[u8],
-        mut create: impl FnMut() -> rustix::io::Result<T>,
-    ) -> Result<T> {
-        match create() {
-            Err(Errno::EXIST) => {
-                Self::remove_existing(dir, name, false)?;
-                create().context("cannot create the entry")
-            }
-            other => other.context("cannot create the entry"),
-        }
+        self.record_dir(path, h);
+        Ok(None)
     }
 
     fn make_file(
         &mut self,
-        parent: &[Vec<u8>],
+        dir: BorrowedFd<'_>,
         name: &[u8],
-        comps: &[Vec<u8>],
+        link_to: Option<Vec<u8>>,
         h: &Header,
         data: &mut dyn Read,
-    ) -> Result<()> {
-        let key = (h.dev_major, h.dev_minor, h.ino);
-        let linked_to = if h.nlink >= 2 {
-            self.links.get(&key).cloned()
-        } else {
-            None
-        };
+    ) -> Step {
         let wflags = OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        let fd = if linked_to.as_deref() == Some(comps) {
-            // The same name again: rewrite it in place.
-            self.ensure_parent(parent)?;
-            let dir = cached(&self.cache);
-            rustix::fs::openat(dir, os(name), wflags | OFlags::TRUNC, Mode::empty())
-                .context("cannot reopen the file")?
-        } else if let Some(old) = linked_to {
-            let (old_name, old_parent) = old.split_last().expect("recorded paths are not empty");
-            let old_dir = self.walk(old_parent, false)?;
-            self.ensure_parent(parent)?;
-            let dir = cached(&self.cache);
-            Self::create_replacing(dir, name, || {
-                rustix::fs::linkat(&old_dir, os(old_name), dir, os(name), AtFlags::empty())
-            })
-            .with_context(|| {
-                format!(
-                    "cannot hardlink to {:?}",
-                    String::from_utf8_lossy(&old.join(&b'/'))
-                )
-            })?;
-            self.stats.hardlinks += 1;
-            if h.filesize == 0 {
-                return Ok(());
+        let fd = if let Some(old) = link_to {
+            if let Some(why) = self.link(dir, name, &old)? {
+                return Ok(Some(why));
             }
-            // newc stores the data on the last link: write it through this one.
-            rustix::fs::openat(dir, os(name), wflags | OFlags::TRUNC, Mode::empty())
-                .context("cannot open the hardlinked file")?
+            // newc stores the data on the last link: it replaces the
+            // shared content; without data the content stays.
+            let trunc = if h.filesize > 0 {
+                OFlags::TRUNC
+            } else {
+                OFlags::empty()
+            };
+            rustix::fs::openat(dir, os(name), wflags | trunc, Mode::empty())
+                .context("cannot open the hard-linked file")?
         } else {
-            self.ensure_parent(parent)?;
-            let dir = cached(&self.cache);
-            let fd = Self::create_replacing(dir, name, || {
+            let create = || {
                 rustix::fs::openat(
                     dir,
                     os(name),
                     wflags | OFlags::CREATE | OFlags::EXCL,
                     Mode::from_raw_mode(0o600),
                 )
-            })?;
+            };
+            let fd = match create() {
+                Ok(fd) => fd,
+                Err(Errno::EXIST) => match self.clean(dir, name, Some(FileType::RegularFile))? {
+                    // O_TRUNC on the existing inode, as the kernel opens it.
+                    Clean::Same => {
+                        rustix::fs::openat(dir, os(name), wflags | OFlags::TRUNC, Mode::empty())
+                            .context("cannot reopen the existing file")?
+                    }
+                    Clean::Absent => create().context("cannot create the file")?,
+                    Clean::Blocked(why) => return skip(why),
+                },
+                Err(Errno::NAMETOOLONG) => return skip(TOO_LONG),
+                Err(e) => return Err(e).context("cannot create the file"),
+            };
             self.stats.files += 1;
-            if h.nlink >= 2 {
-                self.links.insert(key, comps.to_vec());
-            }
             fd
         };
         let mut file = File::from(fd);
@@ -386,88 +561,105 @@ impl Extractor {
         if uid.is_some() {
             rustix::fs::fchown(&file, uid, gid).context("fchown")?;
         }
-        // After chown, which clears setuid/setgid bits.
+        // After chown and the data, which may clear setuid/setgid bits.
         rustix::fs::fchmod(&file, Mode::from_raw_mode(h.mode & 0o7777)).context("fchmod")?;
         rustix::fs::futimens(&file, &times(h.mtime)).context("futimens")?;
-        Ok(())
+        Ok(None)
     }
 
     fn make_symlink(
         &mut self,
-        parent: &[Vec<u8>],
+        dir: BorrowedFd<'_>,
         name: &[u8],
         h: &Header,
         data: &mut dyn Read,
-    ) -> Result<()> {
-        if h.filesize == 0 || h.filesize > MAX_SYMLINK {
-            bail!(
-                "symlink target length {} is out of range (1..={MAX_SYMLINK})",
-                h.filesize
-            );
-        }
-        let mut target = vec![0u8; h.filesize as usize];
-        data.read_exact(&mut target)
+    ) -> Step {
+        // At most PATH_MAX bytes: the reader skips longer ones.
+        let mut raw = vec![0u8; h.filesize as usize];
+        data.read_exact(&mut raw)
             .context("cannot read the symlink target")?;
-        if target.contains(&0) {
-            bail!("symlink target contains a NUL byte");
+        let target = raw.split(|&b| b == 0).next().unwrap_or(&[]);
+        if let Clean::Blocked(why) = self.clean(dir, name, None)? {
+            return skip(why);
+        }
+        if target.is_empty() {
+            return skip("its symlink target is empty");
+        }
+        if target.len() >= cpio::PATH_MAX as usize {
+            return skip("its symlink target is PATH_MAX (4096) bytes or longer");
+        }
+        match rustix::fs::symlinkat(os(target), dir, os(name)) {
+            Ok(()) => {}
+            Err(Errno::NAMETOOLONG) => return skip(TOO_LONG),
+            Err(e) => return Err(e).context("symlinkat"),
         }
         let (uid, gid) = self.owner(h);
-        self.ensure_parent(parent)?;
-        let dir = cached(&self.cache);
-        Self::create_replacing(dir, name, || {
-            rustix::fs::symlinkat(os(&target), dir, os(name))
-        })?;
         if uid.is_some() {
             rustix::fs::chownat(dir, os(name), uid, gid, AtFlags::SYMLINK_NOFOLLOW)
                 .context("fchownat")?;
         }
         rustix::fs::utimensat(dir, os(name), &times(h.mtime), AtFlags::SYMLINK_NOFOLLOW)
             .context("utimensat")?;
-        Ok(())
+        Ok(None)
     }
 
-    fn make_node(&mut self, parent: &[Vec<u8>], name: &[u8], h: &Header) -> Result<()> {
+    fn make_node(
+        &mut self,
+        dir: BorrowedFd<'_>,
+        name: &[u8],
+        link_to: Option<Vec<u8>>,
+        h: &Header,
+    ) -> Step {
+        if let Some(old) = link_to {
+            return self.link(dir, name, &old);
+        }
         let ftype = FileType::from_raw_mode(h.mode);
-        let dev = rustix::fs::makedev(h.rdev_major, h.rdev_minor);
-        let perm = Mode::from_raw_mode(h.mode & 0o7777);
+        match self.clean(dir, name, Some(ftype))? {
+            Clean::Blocked(why) => return skip(why),
+            // mknod fails; the node there gets the mode, owner and mtime.
+            Clean::Same => {}
+            Clean::Absent => {
+                let dev = rustix::fs::makedev(h.rdev_major, h.rdev_minor);
+                match rustix::fs::mknodat(dir, os(name), ftype, Mode::from_raw_mode(0o600), dev) {
+                    Ok(()) => {}
+                    Err(Errno::NAMETOOLONG) => return skip(TOO_LONG),
+                    Err(e) => return Err(e).context("mknodat"),
+                }
+            }
+        }
         let (uid, gid) = self.owner(h);
-        self.ensure_parent(parent)?;
-        let dir = cached(&self.cache);
-        Self::create_replacing(dir, name, || {
-            rustix::fs::mknodat(dir, os(name), ftype, Mode::from_raw_mode(0o600), dev)
-        })
-        .context("mknodat")?;
         if uid.is_some() {
             rustix::fs::chownat(dir, os(name), uid, gid, AtFlags::SYMLINK_NOFOLLOW)
                 .context("fchownat")?;
         }
-        // We just created it in our private directory: it is not a symlink.
-        rustix::fs::chmodat(dir, os(name), perm, AtFlags::empty()).context("fchmodat")?;
+        // A node of the entry's type, not a symlink (clean checked).
+        rustix::fs::chmodat(
+            dir,
+            os(name),
+            Mode::from_raw_mode(h.mode & 0o7777),
+            AtFlags::empty(),
+        )
+        .context("fchmodat")?;
         rustix::fs::utimensat(dir, os(name), &times(h.mtime), AtFlags::SYMLINK_NOFOLLOW)
             .context("utimensat")?;
-        Ok(())
+        Ok(None)
     }
 
-    /// Applies directory owners, modes and mtimes (deepest first) and the
-    /// root's (0755 if the archive has no `.` entry).
+    /// Applies directory owners, modes and mtimes (deepest first); the top
+    /// gets 0755 unless an entry (`.`) names it. Returns what was done.
     pub fn finish(mut self) -> Result<ExtractStats> {
         self.cache = None;
-        let mut dirs = std::mem::take(&mut self.dirs);
-        dirs.sort_by_key(|d| std::cmp::Reverse(d.path.len()));
-        for d in &dirs {
-            let shown = String::from_utf8_lossy(&d.path.join(&b'/')).into_owned();
-            let (last, parent) = d
-                .path
-                .split_last()
-                .expect("only the root has an empty path");
-            let parent_fd = self
-                .walk(parent, false)
-                .with_context(|| format!("directory {shown:?}"))?;
-            let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-            let fd = match rustix::fs::openat(&parent_fd, os(last), flags, Mode::empty()) {
+        rustix::fs::fchmod(&self.root, Mode::from_raw_mode(0o755))
+            .context("cannot set the mode of the extraction root")?;
+        let mut order: Vec<usize> = (0..self.dirs.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(depth(&self.dirs[i].path)));
+        for i in order {
+            let d = &self.dirs[i];
+            let shown = lossy(&d.path);
+            let fd = match resolve(&self.root, &d.path, true) {
                 Ok(fd) => fd,
                 // A later entry replaced this directory by something else.
-                Err(Errno::NOENT | Errno::NOTDIR | Errno::LOOP) => continue,
+                Err(e) if not_there(e) => continue,
                 Err(e) => {
                     return Err(e).with_context(|| format!("cannot open directory {shown:?}"))
                 }
@@ -475,15 +667,6 @@ impl Extractor {
             self.apply_dir(&fd, d)
                 .with_context(|| format!("directory {shown:?}"))?;
         }
-        let root = self.root_meta.take().unwrap_or(DirMeta {
-            path: Vec::new(),
-            mode: 0o755,
-            uid: 0,
-            gid: 0,
-            mtime: 0,
-        });
-        let fd = self.walk(&[], false)?;
-        self.apply_dir(&fd, &root).context("the root directory")?;
         Ok(self.stats)
     }
 
@@ -497,9 +680,7 @@ impl Extractor {
             .context("fchown")?;
         }
         rustix::fs::fchmod(fd, Mode::from_raw_mode(d.mode)).context("fchmod")?;
-        if d.mtime != 0 || !d.path.is_empty() {
-            rustix::fs::futimens(fd, &times(d.mtime)).context("futimens")?;
-        }
+        rustix::fs::futimens(fd, &times(d.mtime)).context("futimens")?;
         Ok(())
     }
 }
@@ -513,7 +694,7 @@ pub struct Extracted {
     pub tree: PathBuf,
     /// The segments of the initramfs.
     pub segments: Vec<Segment>,
-    /// What was created.
+    /// What was created and skipped.
     pub stats: ExtractStats,
 }
 
@@ -541,7 +722,7 @@ pub fn extract_to_temp<R: Read + Send>(input: R, parent: &Path) -> Result<Extrac
     rustix::fs::mkdirat(CWD, &tree, Mode::from_raw_mode(0o700))
         .with_context(|| format!("cannot create {}", tree.display()))?;
     let mut ex = Extractor::new(&tree, running_as_root())?;
-    let segments = initramfs::walk(input, &mut |at, h, data| ex.entry(at.archive, h, data))?;
+    let segments = initramfs::walk(input, &mut ex)?;
     let stats = ex.finish()?;
     Ok(Extracted {
         dir,
@@ -586,16 +767,29 @@ pub fn extract_path(file: &Path, dest: &Path) -> Result<(Vec<Segment>, ExtractSt
 mod tests {
     use super::*;
 
+    fn child<'a>(parent: &'a str, name: &'a str, path: &'a str) -> Place<'a> {
+        Place::Child {
+            parent: parent.as_bytes(),
+            name: name.as_bytes(),
+            path: path.as_bytes(),
+        }
+    }
+
     #[test]
-    fn component_rules() {
+    fn place_rules() {
         assert_eq!(
-            components(b"./a//b/./c").unwrap(),
-            vec![&b"a"[..], b"b", b"c"]
+            place(b"usr/lib/x"),
+            Ok((child("usr/lib", "x", "usr/lib/x"), false))
         );
-        assert!(components(b".").unwrap().is_empty());
-        assert!(components(b"/etc/passwd").is_err());
-        assert!(components(b"a/../../b").is_err());
-        assert!(components(b"..").is_err());
-        assert_eq!(components(b"a..b/..c").unwrap(), vec![&b"a..b"[..], b"..c"]);
+        assert_eq!(place(b"x"), Ok((child("", "x", "x"), false)));
+        assert_eq!(place(b"/etc/x"), Ok((child("/etc", "x", "/etc/x"), false)));
+        assert_eq!(place(b"a/../b"), Ok((child("a/..", "b", "a/../b"), false)));
+        assert_eq!(place(b"dir//"), Ok((child("", "dir", "dir"), true)));
+        assert_eq!(place(b"."), Ok((Place::Dir(b"."), false)));
+        assert_eq!(place(b"a/.."), Ok((Place::Dir(b"a/.."), false)));
+        assert_eq!(place(b"/"), Ok((Place::Dir(b"/"), true)));
+        assert!(place(b"").is_err());
+        assert_eq!(depth(b"./a//b/../c"), 4);
+        assert_eq!(depth(b"."), 0);
     }
 }

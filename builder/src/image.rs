@@ -28,7 +28,8 @@ pub struct ImageJob<'a> {
 /// Extracts `initramfs` into a private temporary directory below `work`,
 /// runs mkfs.erofs writing `out` (`work` and `out` below `job.root`) and
 /// fsck.erofs on it, recording each step's seconds in `times`.
-/// The extracted tree is removed afterwards, also on error.
+/// The extracted tree is removed afterwards, also on error. Returns one
+/// warning per entry the kernel would not unpack (so the image lacks it).
 ///
 /// Errors: unreadable or hostile initramfs (offset + entry named), our
 /// module inside it, or mkfs/fsck failing.
@@ -38,7 +39,7 @@ pub fn make_image(
     work: &Path,
     out: &Path,
     times: &mut StepTimes,
-) -> Result<()> {
+) -> Result<Vec<String>> {
     job.mkfs.check(job.compression)?;
     let (ex, uuid) = timed(&mut times.extract, || -> Result<_> {
         let input = File::open(initramfs)
@@ -64,15 +65,20 @@ pub fn make_image(
         )
     })?;
     timed(&mut times.fsck, || erofs::fsck_in(job.root, out))?;
-    Ok(())
+    Ok(ex.stats.warnings.lines())
 }
 
 /// `initoverlayfs-builder erofs`: the host's mkfs.erofs turns the
 /// initramfs `file` into `image` (temporary file and extraction next to it,
-/// fsck, fsync, rename). Returns the image size in bytes.
+/// fsck, fsync, rename). Returns the image size in bytes and the warnings
+/// of [`make_image`].
 ///
 /// Errors: as [`make_image`], or writing next to `image` fails.
-pub fn initramfs_to_erofs(file: &Path, image: &Path, compression: &Compression) -> Result<u64> {
+pub fn initramfs_to_erofs(
+    file: &Path,
+    image: &Path,
+    compression: &Compression,
+) -> Result<(u64, Vec<String>)> {
     let mkfs = erofs::detect()?;
     let job = ImageJob {
         root: Path::new("/"),
@@ -81,14 +87,14 @@ pub fn initramfs_to_erofs(file: &Path, image: &Path, compression: &Compression) 
         refuse_our_module: false,
     };
     let tmp = fsutil::temp_next_to(image)?;
-    make_image(
+    let warnings = make_image(
         &job,
         file,
         &fsutil::parent_dir(image),
         tmp.path(),
         &mut StepTimes::default(),
     )?;
-    fsutil::persist(tmp, image)
+    Ok((fsutil::persist(tmp, image)?, warnings))
 }
 
 /// Files only our dracut module puts into an initramfs.

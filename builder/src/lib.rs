@@ -6,10 +6,12 @@
 //!   turns it into an erofs image with `mkfs.erofs`.
 //! - [`initramfs`]: streaming reader of the kernel's initramfs format
 //!   (segments, compression by magic) over our [`cpio`] parser.
-//! - [`extract`]: safe, `openat`-style extraction of hostile archives as root.
+//! - [`extract`]: safe extraction of hostile archives as root, with the
+//!   kernel's unpacking semantics, every name resolved inside the target.
 //! - [`erofs`]: detects `mkfs.erofs` (version, compressors) and builds
 //!   reproducible images; [`image`]: initramfs → erofs image; [`fsutil`]:
-//!   durable writes; [`list`]: listings.
+//!   durable writes; [`list`]: listings; [`warnings`]: entries the kernel
+//!   would skip, reported to the user.
 //! - [`rootpath`]: paths inside an offline root as a chroot sees them
 //!   (openat2 `RESOLVE_IN_ROOT`), for every host path taken from the root.
 //! - [`cli`]: the `initoverlayfs-builder list|extract|erofs` command line.
@@ -31,6 +33,7 @@ pub mod image;
 pub mod initramfs;
 pub mod list;
 pub mod rootpath;
+pub mod warnings;
 
 /// What [`build`] builds, and where the two artefacts go.
 #[derive(Debug, Clone, Copy)]
@@ -65,6 +68,9 @@ pub struct BuildReport {
     pub compression: Compression,
     /// How long each step took.
     pub times: StepTimes,
+    /// Entries of the full initramfs the kernel would not unpack, so the
+    /// image lacks them too: one message each (bounded), for the user.
+    pub warnings: Vec<String>,
 }
 
 /// Wall time of each step of [`build`], in seconds.

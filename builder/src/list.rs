@@ -7,17 +7,18 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use crate::cpio::{self, Header};
-use crate::initramfs::{self, Segment};
+use crate::initramfs::{self, Segment, Visit, Where};
+use crate::warnings::Warnings;
 
-/// Longest symlink target shown.
-const MAX_TARGET: u64 = 4096;
+/// Longest symlink target read (`PATH_MAX`; the reader skips longer ones).
+const MAX_TARGET: u64 = cpio::PATH_MAX as u64;
 
 /// One entry of a listing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Listed {
     /// Index of the segment holding it.
     pub segment: usize,
-    /// Name as stored (lossy UTF-8).
+    /// Name as the kernel reads it: up to the first NUL (lossy UTF-8).
     pub name: String,
     /// `st_mode` (type and permission bits).
     pub mode: u32,
@@ -31,7 +32,7 @@ pub struct Listed {
     pub size: u32,
     /// Modification time, seconds since the epoch.
     pub mtime: u32,
-    /// Symlink target.
+    /// Symlink target (up to its first NUL).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
     /// Device number (major, minor) of device nodes.
@@ -44,28 +45,36 @@ pub struct Listed {
 pub struct Listing {
     /// The segments, in file order.
     pub segments: Vec<Segment>,
-    /// The entries of all archives, in file order.
+    /// The entries the kernel would unpack, in file order.
     pub entries: Vec<Listed>,
+    /// One message per entry the kernel would skip (bounded).
+    pub warnings: Vec<String>,
 }
 
-/// Lists the initramfs read from `input` (streaming; memory grows with the
-/// number of entries, not their data). Errors: see [`initramfs::walk`].
-pub fn list<R: Read + Send>(input: R) -> Result<Listing> {
-    let mut entries = Vec::new();
-    let segments = initramfs::walk(input, &mut |at, h: &Header, data| {
+/// Collects the listing while [`initramfs::walk`] reads.
+#[derive(Debug, Default)]
+struct Lister {
+    entries: Vec<Listed>,
+    warnings: Warnings,
+}
+
+impl Visit for Lister {
+    fn entry(&mut self, at: Where, h: &Header, data: &mut dyn Read) -> Result<()> {
         let ftype = h.file_type();
         let target = if ftype == cpio::S_IFLNK {
             let mut t = Vec::new();
             data.take(MAX_TARGET)
                 .read_to_end(&mut t)
                 .context("cannot read the symlink target")?;
-            Some(String::from_utf8_lossy(&t).into_owned())
+            // The kernel's target ends at the first NUL.
+            let end = t.iter().position(|&b| b == 0).unwrap_or(t.len());
+            Some(String::from_utf8_lossy(&t[..end]).into_owned())
         } else {
             None
         };
         let rdev =
             matches!(ftype, cpio::S_IFCHR | cpio::S_IFBLK).then_some((h.rdev_major, h.rdev_minor));
-        entries.push(Listed {
+        self.entries.push(Listed {
             segment: at.segment,
             name: h.name_lossy(),
             mode: h.mode,
@@ -78,8 +87,24 @@ pub fn list<R: Read + Send>(input: R) -> Result<Listing> {
             rdev,
         });
         Ok(())
-    })?;
-    Ok(Listing { segments, entries })
+    }
+
+    fn skipped(&mut self, message: String) {
+        self.warnings.push(message);
+    }
+}
+
+/// Lists the initramfs read from `input` (streaming; memory grows with the
+/// number of entries, not their data): the entries the kernel would unpack,
+/// and a warning for each it would skip. Errors: see [`initramfs::walk`].
+pub fn list<R: Read + Send>(input: R) -> Result<Listing> {
+    let mut lister = Lister::default();
+    let segments = initramfs::walk(input, &mut lister)?;
+    Ok(Listing {
+        segments,
+        entries: lister.entries,
+        warnings: lister.warnings.lines(),
+    })
 }
 
 /// `ls -l` style mode string: `drwxr-xr-x`, `-rwsr-xr-x`, `crw-------`.

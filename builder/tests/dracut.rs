@@ -119,13 +119,94 @@ fn plain_dracut_excludes_module_and_is_readable() {
         assert_eq!(ex.stats.entries as usize, l.entries.len());
         assert!(ex.tree.join("usr/lib/initrd-release").exists());
         let image = tmp.path().join(format!("plain-{format}.erofs"));
-        let size = initramfs_to_erofs(&out, &image, &"lz4hc".parse().unwrap()).unwrap();
+        let (size, warnings) = initramfs_to_erofs(&out, &image, &"lz4hc".parse().unwrap()).unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
         eprintln!(
             "plain dracut {format}: {} bytes, {} entries, erofs lz4hc {size} bytes",
             fs::metadata(&out).unwrap().len(),
             l.entries.len()
         );
     }
+}
+
+/// describe-tree lines without the mtime field (`--enhanced-cpio` stores
+/// mtime 0, a plain build the real ones).
+fn without_mtimes(description: &str) -> Vec<String> {
+    description
+        .lines()
+        .map(|l| {
+            let mut f: Vec<&str> = l.split('|').collect();
+            f[5] = "";
+            f.join("|")
+        })
+        .collect()
+}
+
+#[test]
+fn enhanced_cpio_build_reads_like_a_plain_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(base) = dracut_base(tmp.path()) else {
+        return;
+    };
+    let Some(tool) = real_dracut_cpio() else {
+        eprintln!(
+            "SKIP: no dracut-cpio for `dracut --enhanced-cpio` (set DRACUT_CPIO); \
+             tests/dracut_cpio.rs covers its format with a generated fixture"
+        );
+        return;
+    };
+    // dracut runs $dracutbasedir/dracut-cpio.
+    let _ = fs::remove_file(base.join("dracut-cpio"));
+    std::os::unix::fs::symlink(&tool, base.join("dracut-cpio")).unwrap();
+    let bin = fake_bin(tmp.path());
+    let conf = tmp.path().join("absent.conf");
+    let plain = tmp.path().join("plain.img");
+    let enhanced = tmp.path().join("enhanced.img");
+    let lp = run_dracut(&dracut_argv(&base, &bin, &conf, &["--no-compress"]), &plain);
+    let le = run_dracut(
+        &dracut_argv(&base, &bin, &conf, &["--no-compress", "--enhanced-cpio"]),
+        &enhanced,
+    );
+    // dracut-cpio really ran: name fields padded to align file data.
+    let img = fs::read(&enhanced).unwrap();
+    let padded = raw_entries(&img)
+        .iter()
+        .filter(|e| e.1 > e.0.len() + 1 && e.2 & 4095 == 0)
+        .count();
+    assert!(padded > 0, "no padded name in the --enhanced-cpio build");
+    assert!(le.warnings.is_empty(), "{:?}", le.warnings);
+    let names = |l: &Listing| {
+        let mut v: Vec<String> = l.entries.iter().map(|e| e.name.clone()).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names(&le), names(&lp));
+    let ep = extract_to_temp(fs::File::open(&plain).unwrap(), tmp.path()).unwrap();
+    let ee = extract_to_temp(fs::File::open(&enhanced).unwrap(), tmp.path()).unwrap();
+    assert!(ee.stats.warnings.is_empty(), "{:?}", ee.stats.warnings);
+    // build-parameter.txt records the dracut arguments: the one difference.
+    let params = "usr/lib/dracut/build-parameter.txt";
+    assert!(fs::read_to_string(ee.tree.join(params))
+        .unwrap()
+        .contains("--enhanced-cpio"));
+    let (de, dp) = (
+        without_mtimes(&describe(&ee.tree)),
+        without_mtimes(&describe(&ep.tree)),
+    );
+    let (de, dp) = (
+        de.iter()
+            .filter(|l| !l.contains(params))
+            .collect::<Vec<_>>(),
+        dp.iter()
+            .filter(|l| !l.contains(params))
+            .collect::<Vec<_>>(),
+    );
+    let differ: Vec<_> = de.iter().zip(&dp).filter(|(a, b)| a != b).collect();
+    assert!(differ.is_empty() && de.len() == dp.len(), "{differ:#?}");
+    eprintln!(
+        "dracut --enhanced-cpio: {} entries, {padded} with padded names",
+        le.entries.len()
+    );
 }
 
 #[test]

@@ -173,15 +173,39 @@ fn garbage_and_corrupt_streams_are_errors_with_offsets() {
 #[test]
 fn longest_names_extract() {
     let tmp = tempfile::tempdir().unwrap();
-    let name = format!(
-        "{}/{}/{}",
-        "a".repeat(255),
-        "b".repeat(255),
-        "c".repeat(255)
-    );
-    let img = newc(&[(name.as_str(), 0o100644, b"deep")]);
+    let a = "a".repeat(255);
+    let ab = format!("{a}/{}", "b".repeat(255));
+    let name = format!("{ab}/{}", "c".repeat(255));
+    let img = newc(&[
+        (a.as_str(), 0o040755, b""),
+        (ab.as_str(), 0o040755, b""),
+        (name.as_str(), 0o100644, b"deep"),
+    ]);
     let ex = extract_to_temp(&img[..], tmp.path()).unwrap();
     assert_eq!(fs::read_to_string(ex.tree.join(&name)).unwrap(), "deep");
+    assert!(ex.stats.warnings.is_empty());
+}
+
+#[test]
+fn parents_are_not_created() {
+    // The kernel creates no parent directories: an entry whose parent no
+    // earlier entry made is not unpacked at boot, so not extracted either.
+    let tmp = tempfile::tempdir().unwrap();
+    let img = newc(&[
+        ("usr", 0o040755, b""),
+        ("usr/lib/x", 0o100644, b"orphan"),
+        ("usr/y", 0o100644, b"kept"),
+    ]);
+    let ex = extract_to_temp(&img[..], tmp.path()).unwrap();
+    assert_eq!(all_paths(&ex.tree), vec![".", "./usr", "./usr/y"]);
+    assert_eq!(ex.stats.skipped, 1);
+    let w = ex.stats.warnings.lines();
+    assert!(
+        w.len() == 1 && w[0].contains("usr/lib/x") && w[0].contains("parent"),
+        "{w:?}"
+    );
+    let l = list(&img[..]).unwrap();
+    assert_eq!(l.entries.len(), 3, "list shows what the archive holds");
 }
 
 #[test]
@@ -195,10 +219,27 @@ fn each_compressor_stops_exactly_at_its_stream_end() {
         let mut img = compress(&a, cmd);
         img.extend_from_slice(&[0u8; 8]);
         img.extend_from_slice(&compress(&b, cmd));
+        // The kernel reads an uncompressed archive only at a multiple of 4.
+        let mut misaligned = img.clone();
+        if misaligned.len() & 3 == 0 {
+            misaligned.push(0);
+        }
+        let at = misaligned.len();
+        misaligned.extend_from_slice(&c);
+        let err = format!("{:#}", list(&misaligned[..]).unwrap_err());
+        assert!(
+            err.contains(&format!("byte {at}")) && err.contains("multiple of 4"),
+            "{cmd}: {err}"
+        );
+        while img.len() & 3 != 0 {
+            img.push(0);
+        }
+        let at = img.len();
         img.extend_from_slice(&c);
         let l = list(&img[..]).unwrap_or_else(|e| panic!("{cmd}: {e:#}"));
         let formats: Vec<Format> = l.segments.iter().map(|s| s.format).collect();
         assert_eq!(formats, vec![*format, *format, Format::Cpio], "{cmd}");
+        assert_eq!(l.segments[2].offset as usize, at, "{cmd}");
         let names: Vec<&str> = l.entries.iter().map(|e| e.name.as_str()).collect();
         assert_eq!(names, vec!["a", "b", "c"], "{cmd}");
         assert_eq!(l.entries[1].size, 70_000);

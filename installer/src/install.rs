@@ -28,6 +28,7 @@ use crate::atomic;
 use crate::bootfs;
 use crate::check::{self, Status};
 use crate::cli::Cli;
+use crate::conf;
 use crate::crash::point;
 use crate::detect::{self, Detection};
 use crate::drivers;
@@ -70,6 +71,12 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
         Some(Lock::acquire(&target.path(LOCK_PATH)?)?)
     };
     let mut det = detect::for_cli(&target, cli)?;
+    for w in &det.existing.warnings {
+        eprintln!(
+            "initoverlayfs-install: warning: migrating {}: {w}",
+            conf::path()
+        );
+    }
     let report = check::report(&det);
     let ask = interactive::enabled(cli.yes) && !cli.dry_run;
     if ask {
@@ -382,6 +389,11 @@ fn build(
         .with_context(|| format!("building for kernel {} failed", det.kver));
     if let Some(s) = spinner {
         s.finish_and_clear();
+    }
+    // Entries the kernel would not unpack from the full initramfs are not
+    // in the image either; the user should know.
+    for w in r.iter().flat_map(|report| &report.warnings) {
+        eprintln!("initoverlayfs-install: warning: {w}");
     }
     r
 }

@@ -4,6 +4,7 @@
 mod common;
 
 use std::fs;
+use std::path::Path;
 
 use common::{
     assert_bootable, assert_same, run, show, snapshot, temp_root, FEDORA_KVER, FEDORA_MID,
@@ -226,6 +227,73 @@ fn new_entry_from_kernel_cmdline_and_generations_pruned() {
     );
 }
 
+/// Upstream builders are shell strings and are not migrated: the default
+/// dracut argvs run. Returns a PATH whose first entry has a fake `dracut`
+/// standing in for it (running `t/fake-build` of `temp_root`).
+fn fake_dracut_path(t: &Path) -> String {
+    let bin = t.join("bin");
+    fs::create_dir(&bin).unwrap();
+    let fake = bin.join("dracut");
+    fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\nout=; kver=; kind=full\nwhile [ $# -gt 0 ]; do case $1 in -f) out=$2; shift;; --kver) kver=$2; shift;; --modules) kind=mini;; esac; shift; done\nexec {} $kind $kver $out\n",
+            t.join("fake-build").display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+#[test]
+fn upstream_config_with_nothing_detected_migrates_to_the_detected_boot() {
+    // What upstream 0.995+ writes on RHEL 9 with an xfs /boot: its fstab
+    // search (`/boot.*ext4`) finds nothing, so `bootfs ` and `bootfs_hint `
+    // are empty, and `bootfstype ext4` is written anyway.
+    let (t, root) = temp_root("centos9");
+    let upstream = include_str!("fixtures/conf/upstream/v0.995-nothing-found.conf");
+    let conf = root.join("etc/initoverlayfs.conf");
+    fs::write(&conf, upstream).unwrap();
+    let o = common::installer()
+        .arg("--root")
+        .arg(&root)
+        .arg("-y")
+        .env("PATH", fake_dracut_path(t.path()))
+        .output()
+        .unwrap();
+    ok(&o);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    for needle in [
+        "warning: migrating /etc/initoverlayfs.conf: line 1: `bootfs` has no value",
+        "line 2: `bootfs_hint` has no value",
+        "bootfstype \"ext4\" is not migrated",
+        "line 4: initoverlayfs_builder",
+    ] {
+        assert!(stderr.contains(needle), "{needle:?} in {stderr}");
+    }
+    assert_eq!(
+        fs::read_to_string(root.join("etc/initoverlayfs.conf.upstream-backup")).unwrap(),
+        upstream
+    );
+    let cfg = Config::load(&conf).unwrap();
+    assert_eq!(
+        cfg.boot.bootfs.as_deref(),
+        Some("UUID=0f6e2c1a-5d3b-4c8e-9a7f-2b1d0c3e4f5a"),
+        "the detected /boot, not upstream's empty value"
+    );
+    assert_eq!(
+        cfg.boot.bootfstype.as_deref(),
+        Some("xfs"),
+        "not upstream's ext4"
+    );
+    assert_eq!(cfg.boot.bootfs_hint, None);
+}
+
 #[test]
 fn upstream_config_is_migrated_with_backup() {
     let (t, root) = temp_root("bios-only");
@@ -235,25 +303,7 @@ fn upstream_config_is_migrated_with_backup() {
                     erofs_compression -zlz4\ninitoverlayfs_builder dracut -H -f /boot/x.img\n";
     fs::write(&conf, upstream).unwrap();
     let pristine = snapshot(&root);
-    // Upstream builders are shell strings and are not migrated: the default
-    // dracut argvs run; a fake `dracut` first in PATH stands in for it.
-    let bin = t.path().join("bin");
-    fs::create_dir(&bin).unwrap();
-    let fake = bin.join("dracut");
-    fs::write(
-        &fake,
-        format!(
-            "#!/bin/sh\nout=; kver=; kind=full\nwhile [ $# -gt 0 ]; do case $1 in -f) out=$2; shift;; --kver) kver=$2; shift;; --modules) kind=mini;; esac; shift; done\nexec {} $kind $kver $out\n",
-            t.path().join("fake-build").display()
-        ),
-    )
-    .unwrap();
-    fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let path = format!(
-        "{}:{}",
-        bin.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
+    let path = fake_dracut_path(t.path());
     let o = common::installer()
         .arg("--root")
         .arg(&root)

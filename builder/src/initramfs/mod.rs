@@ -1,6 +1,7 @@
 //! Reading an initramfs: the kernel's buffer format, a sequence of segments
 //! (uncompressed cpio, or one compressed stream holding cpio archives), with
-//! zero padding allowed between them. Formats are detected from magic bytes.
+//! zero padding allowed between them. Formats are detected from magic bytes;
+//! what is accepted where follows the kernel (see [`crate::cpio`]).
 //!
 //! Compressed segments are decoded on a second thread ([`pipe`]), so
 //! decompression overlaps parsing and writing. Memory is bounded independent
@@ -17,7 +18,7 @@ use std::io::Read;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
-use crate::cpio::{self, Header, Locate};
+use crate::cpio::{self, Header, Locate, Stream};
 use source::Source;
 
 /// The format of one segment, as detected from its first bytes.
@@ -100,9 +101,9 @@ pub struct Segment {
     pub compressed_bytes: u64,
     /// Bytes of cpio data it holds (equal to `compressed_bytes` for `cpio`).
     pub uncompressed_bytes: u64,
-    /// cpio archives in it.
+    /// `TRAILER!!!` entries in it (cpio archives it ends).
     pub archives: u64,
-    /// Entries in it (without the trailers).
+    /// Entries in it (without the trailers and skipped entries).
     pub entries: u64,
 }
 
@@ -128,43 +129,97 @@ impl Locate for InStream {
     }
 }
 
-/// Where an entry is: hardlinks (same inode number) only join entries of
-/// the same archive, as in the kernel, which forgets inodes at each trailer.
+/// Where an entry is. Hardlinks (same inode number) only join entries of
+/// the same archive, as in the kernel, which forgets inodes at each
+/// `TRAILER!!!` (not at segment boundaries).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Where {
     /// Index of the segment.
     pub segment: usize,
-    /// Index of the archive, counted over the whole file.
+    /// How many `TRAILER!!!` entries came before it in the file.
     pub archive: usize,
 }
 
-/// The callback [`walk`] calls for each entry: where it is, header, data.
-pub type Visitor<'v> = dyn FnMut(Where, &Header, &mut dyn Read) -> Result<()> + 'v;
+/// What [`walk`] calls: for each entry the kernel would unpack, and with a
+/// message for each entry it would skip.
+pub trait Visit {
+    /// An entry: where it is, its header, a reader of its data (data left
+    /// unread is skipped).
+    fn entry(&mut self, at: Where, h: &Header, data: &mut dyn Read) -> Result<()>;
+    /// An entry the kernel skips whole, described for the user.
+    fn skipped(&mut self, message: String);
+}
+
+/// Feeds [`cpio::read_run`]'s output to a [`Visit`], counting per segment.
+struct Feed<'a> {
+    visit: &'a mut dyn Visit,
+    at: Where,
+    trailers: u64,
+}
+
+impl cpio::Sink for Feed<'_> {
+    fn entry(&mut self, h: &Header, data: &mut dyn Read) -> Result<()> {
+        self.visit.entry(self.at, h, data)
+    }
+    fn trailer(&mut self) {
+        self.at.archive += 1;
+        self.trailers += 1;
+    }
+    fn skipped(&mut self, at: &str, h: &Header, why: &str) {
+        self.visit.skipped(format!(
+            "skipping the cpio entry {:?} at {at}, as the kernel does: {why}",
+            h.name_lossy()
+        ));
+    }
+}
 
 /// Reads a whole initramfs from `input`, streaming, calling `visit` for every
-/// entry of every archive in file order. Returns the segments found.
+/// entry the kernel would unpack and every entry it would skip, in file
+/// order (the rules are in [`crate::cpio`]). Returns the segments found.
 ///
 /// Errors name the byte offset and entry: unknown data where a segment
-/// should start, an unsupported format (lzo), a corrupt or truncated stream,
-/// a corrupt cpio archive, or the visitor's error.
-pub fn walk<R: Read + Send>(input: R, visit: &mut Visitor<'_>) -> Result<Vec<Segment>> {
+/// should start, an uncompressed archive at an offset that is not a multiple
+/// of 4, an unsupported format (lzo), a corrupt or truncated stream, a
+/// corrupt cpio archive, or the visitor's error.
+pub fn walk<R: Read + Send>(input: R, visit: &mut dyn Visit) -> Result<Vec<Segment>> {
     let mut src = Source::new(input);
-    let mut segments = Vec::new();
+    let mut segments: Vec<Segment> = Vec::new();
     let mut archive = 0usize;
     loop {
         src.skip_zeros().context("cannot read the initramfs")?;
         let offset = src.pos();
         let head = src.peek(6).context("cannot read the initramfs")?;
-        if head.is_empty() {
+        let Some(&first) = head.first() else {
             break;
-        }
-        let Some(format) = Format::detect(head) else {
-            bail!(
-                "unknown data at byte {offset} (starts with {:02x?}): not a cpio archive nor a known compression",
-                head
-            );
+        };
+        let format = if first == b'0' {
+            if offset & 3 != 0 {
+                bail!(
+                    "uncompressed cpio data at byte {offset} does not start at a multiple of 4 bytes; \
+                     the kernel refuses it there (after a compressed stream, pad with zero bytes \
+                     to a multiple of 4)"
+                );
+            }
+            Format::Cpio
+        } else {
+            match Format::detect(head) {
+                Some(f) if f != Format::Cpio => f,
+                _ => bail!(
+                    "unknown data at byte {offset} (starts with {:02x?}): not a cpio archive nor a known compression",
+                    head
+                ),
+            }
         };
         let index = segments.len();
+        let fresh = segments.is_empty();
+        let mut feed = Feed {
+            visit: &mut *visit,
+            at: Where {
+                segment: index,
+                archive,
+            },
+            trailers: 0,
+        };
         let mut seg = Segment {
             index,
             offset,
@@ -175,13 +230,7 @@ pub fn walk<R: Read + Send>(input: R, visit: &mut Visitor<'_>) -> Result<Vec<Seg
             entries: 0,
         };
         if format == Format::Cpio {
-            let at = Where {
-                segment: index,
-                archive,
-            };
-            seg.entries = cpio::read_archive(&mut src, &InFile, &mut |h, r| visit(at, h, r))?;
-            seg.archives = 1;
-            archive += 1;
+            seg.entries = cpio::read_run(&mut src, &InFile, Stream::Raw, &mut feed)?;
             seg.uncompressed_bytes = src.pos() - offset;
         } else {
             let loc = InStream { format, offset };
@@ -190,40 +239,32 @@ pub fn walk<R: Read + Send>(input: R, visit: &mut Visitor<'_>) -> Result<Vec<Seg
             std::thread::scope(|scope| -> Result<()> {
                 let (chunks, _decoding) = pipe::spawn(scope, decoder);
                 let mut inner = Source::new(chunks);
-                loop {
-                    inner
-                        .skip_zeros()
-                        .with_context(|| format!("corrupt {format} segment at byte {offset}"))?;
-                    let at = inner.pos();
+                if fresh {
+                    // Nothing before it: the kernel's state machine is at
+                    // `Start` and takes the first bytes as a header.
                     let head = inner
-                        .peek(4)
+                        .peek(1)
                         .with_context(|| format!("corrupt {format} segment at byte {offset}"))?;
-                    if head.is_empty() {
-                        break;
+                    match head.first() {
+                        None => bail!(
+                            "the {format} segment at byte {offset} holds no cpio entry (the kernel refuses \
+                             an empty first stream)"
+                        ),
+                        Some(&b) if b != b'0' => bail!(
+                            "{}: not a cpio header (starts with {b:#04x}); the first stream of an initramfs \
+                             must start with one",
+                            loc.describe(0)
+                        ),
+                        Some(_) => {}
                     }
-                    if head != b"0707" {
-                        bail!(
-                            "{}: not a cpio archive (starts with {:02x?})",
-                            loc.describe(at),
-                            head
-                        );
-                    }
-                    let at = Where {
-                        segment: index,
-                        archive,
-                    };
-                    seg.entries +=
-                        cpio::read_archive(&mut inner, &loc, &mut |h, r| visit(at, h, r))?;
-                    seg.archives += 1;
-                    archive += 1;
                 }
+                seg.entries = cpio::read_run(&mut inner, &loc, Stream::Decompressed, &mut feed)?;
                 seg.uncompressed_bytes = inner.pos();
                 Ok(())
             })?;
-            if seg.archives == 0 {
-                bail!("{format} segment at byte {offset} holds no cpio archive");
-            }
         }
+        seg.archives = feed.trailers;
+        archive = feed.at.archive;
         seg.compressed_bytes = src.pos() - offset;
         segments.push(seg);
     }

@@ -4,6 +4,8 @@
 //! at test time; no binary blobs are checked in.
 #![allow(dead_code)]
 
+pub mod dracut_cpio;
+
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{symlink, PermissionsExt};
@@ -107,36 +109,84 @@ pub fn compress(data: &[u8], cmd: &str) -> Vec<u8> {
     out.stdout
 }
 
-/// A newc entry written by hand (for archives the cpio tool refuses to make).
-pub fn newc_entry(out: &mut Vec<u8>, name: &str, mode: u32, data: &[u8]) {
+/// The fields of one hand-written cpio entry, for [`cpio_entry`].
+#[derive(Debug, Clone)]
+pub struct RawEntry<'a> {
+    /// `070701` or `070702`.
+    pub magic: &'a str,
+    /// Inode number.
+    pub ino: u32,
+    /// Type and permission bits.
+    pub mode: u32,
+    /// Link count.
+    pub nlink: u32,
+    /// Modification time.
+    pub mtime: u32,
+    /// The whole name field: the name, its NUL and any padding NULs
+    /// (`c_namesize` is its length).
+    pub name_field: Vec<u8>,
+    /// The data.
+    pub data: &'a [u8],
+}
+
+impl<'a> RawEntry<'a> {
+    /// A newc entry with a plain name (one NUL), nlink 1, inode 1.
+    pub fn new(name: &str, mode: u32, data: &'a [u8]) -> Self {
+        RawEntry {
+            magic: "070701",
+            ino: 1,
+            mode,
+            nlink: 1,
+            mtime: 1_700_000_000,
+            name_field: [name.as_bytes(), b"\0"].concat(),
+            data,
+        }
+    }
+}
+
+/// Appends one cpio entry written by hand (for archives the cpio tool
+/// refuses to make): header, name field, zeros to a multiple of 4 (of
+/// `out`'s length), data, zeros to a multiple of 4.
+pub fn cpio_entry(out: &mut Vec<u8>, e: &RawEntry) {
+    let check = if e.magic == "070702" {
+        e.data
+            .iter()
+            .fold(0u32, |s, &b| s.wrapping_add(u32::from(b)))
+    } else {
+        0
+    };
     let fields = [
-        1u32,
-        mode,
+        e.ino,
+        e.mode,
         0,
         0,
-        1,
-        1_700_000_000,
-        data.len() as u32,
+        e.nlink,
+        e.mtime,
+        e.data.len() as u32,
         0,
         0,
         0,
         0,
-        name.len() as u32 + 1,
-        0,
+        e.name_field.len() as u32,
+        check,
     ];
-    out.extend_from_slice(b"070701");
+    out.extend_from_slice(e.magic.as_bytes());
     for f in fields {
         out.extend_from_slice(format!("{f:08x}").as_bytes());
     }
-    out.extend_from_slice(name.as_bytes());
-    out.push(0);
+    out.extend_from_slice(&e.name_field);
     while out.len() & 3 != 0 {
         out.push(0);
     }
-    out.extend_from_slice(data);
+    out.extend_from_slice(e.data);
     while out.len() & 3 != 0 {
         out.push(0);
     }
+}
+
+/// A newc entry written by hand (for archives the cpio tool refuses to make).
+pub fn newc_entry(out: &mut Vec<u8>, name: &str, mode: u32, data: &[u8]) {
+    cpio_entry(out, &RawEntry::new(name, mode, data));
 }
 
 /// A whole newc archive of `(name, mode, data)` entries plus the trailer.
@@ -178,4 +228,94 @@ pub fn all_paths(dir: &Path) -> Vec<String> {
 /// The built CLI binary.
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_initoverlayfs-builder")
+}
+
+/// The real `dracut-cpio`, if there is one: `$DRACUT_CPIO`, dracut's
+/// `/usr/lib/dracut/dracut-cpio` (Fedora), or `dracut-cpio` on PATH.
+pub fn real_dracut_cpio() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("DRACUT_CPIO") {
+        return Some(PathBuf::from(p));
+    }
+    let packaged = Path::new("/usr/lib/dracut/dracut-cpio");
+    if packaged.is_file() {
+        return Some(packaged.to_path_buf());
+    }
+    have("dracut-cpio").then(|| {
+        let p = sh("command -v dracut-cpio");
+        PathBuf::from(String::from_utf8(p).unwrap().trim())
+    })
+}
+
+/// The entries of an uncompressed cpio file, read the simplest way, as a
+/// check on fixtures independent of the reader under test: (name up to the
+/// first NUL, `c_namesize`, offset of the data in `img`, `c_filesize`).
+/// Zero bytes between entries are skipped.
+pub fn raw_entries(img: &[u8]) -> Vec<(String, usize, usize, usize)> {
+    let hex = |at: usize| {
+        usize::from_str_radix(std::str::from_utf8(&img[at..at + 8]).unwrap(), 16).unwrap()
+    };
+    let align4 = |n: usize| (n + 3) & !3;
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while pos + 110 <= img.len() {
+        if img[pos] == 0 {
+            pos += 1;
+            continue;
+        }
+        assert_eq!(&img[pos..pos + 5], b"07070", "no header at byte {pos}");
+        let (filesize, namesize) = (hex(pos + 6 + 8 * 6), hex(pos + 6 + 8 * 11));
+        let field = &img[pos + 110..pos + 110 + namesize];
+        let name = field.split(|&b| b == 0).next().unwrap();
+        let data = align4(pos + 110 + namesize);
+        out.push((
+            String::from_utf8_lossy(name).into_owned(),
+            namesize,
+            data,
+            filesize,
+        ));
+        pos = align4(data + filesize);
+    }
+    out
+}
+
+/// Why an erofs image cannot be loop-mounted here, if it cannot.
+pub fn erofs_mount_unavailable() -> Option<String> {
+    if !is_root() {
+        return Some("not root".into());
+    }
+    if !have("unshare") || !have("mkfs.erofs") {
+        return Some("unshare or mkfs.erofs missing".into());
+    }
+    let fs = fs::read_to_string("/proc/filesystems").unwrap_or_default();
+    if !fs.lines().any(|l| l.trim_end().ends_with("erofs")) {
+        return Some("the kernel has no erofs".into());
+    }
+    if !Path::new("/dev/loop-control").exists() {
+        return Some("no /dev/loop-control".into());
+    }
+    None
+}
+
+/// [`describe`] of the erofs `image`, loop-mounted read-only on the empty
+/// directory `mnt` in a private mount namespace (gone afterwards).
+pub fn describe_erofs(image: &Path, mnt: &Path) -> String {
+    fs::create_dir_all(mnt).unwrap();
+    let out = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c"])
+        .arg(format!(
+            "mount -t erofs -o loop,ro {img} {mnt} && sh {script} {mnt}",
+            img = image.display(),
+            mnt = mnt.display(),
+            script = describe_script().display()
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The mount lived in the private namespace only.
+    assert_eq!(fs::read_dir(mnt).unwrap().count(), 0);
+    String::from_utf8(out.stdout).unwrap()
 }
