@@ -40,8 +40,11 @@ impl Entry {
             bail!("contains NUL bytes (not a text file)");
         }
         let mut lines = Vec::new();
-        for raw in text.lines() {
-            let trimmed = raw.trim_start();
+        // Split at `\n` only: a stray `\r` stays in its (verbatim) line, so
+        // a rewrite reads back the same; `\r\n` ends a key line as systemd's
+        // read_line() does.
+        for raw in text.split_terminator('\n') {
+            let trimmed = raw.strip_suffix('\r').unwrap_or(raw).trim_start();
             let key_end = trimmed
                 .find(|c: char| c.is_whitespace())
                 .unwrap_or(trimmed.len());
@@ -170,6 +173,16 @@ mod tests {
     use super::*;
 
     const FEDORA: &str = include_str!("../tests/fixtures/bls/fedora-6.5.6-300.fc39.x86_64.conf");
+
+    #[test]
+    fn stray_carriage_returns_read_back_the_same() {
+        // Found by the property test: a lone `\r` line became `\r\n`, which
+        // read back as an empty line, so a second rewrite changed the file.
+        let e = Entry::parse("title T\r\nlinux /vmlinuz\n\r").unwrap();
+        assert_eq!(e.get("title"), Some("T"));
+        let once = e.to_string();
+        assert_eq!(Entry::parse(&once).unwrap().to_string(), once);
+    }
 
     #[test]
     fn fedora_entry_round_trips_byte_identical() {
