@@ -38,6 +38,12 @@ pub enum Cmd {
         /// Destination directory (must be absent or empty).
         dir: PathBuf,
     },
+    /// Read /etc/initoverlayfs.conf for shell code (the dracut module).
+    Config {
+        /// What to do with it.
+        #[command(subcommand)]
+        action: ConfigCmd,
+    },
     /// Turn an initramfs into an erofs image in one step.
     Erofs {
         /// The initramfs file.
@@ -47,6 +53,20 @@ pub enum Cmd {
         /// Image compression: none, lz4, lz4hc, lzma, deflate or zstd, with an optional level (`lz4hc,12`).
         #[arg(long, default_value = "none")]
         compression: Compression,
+    },
+}
+
+/// `initoverlayfs-builder config …`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCmd {
+    /// Print the value of SECTION.KEY (defaults applied): one line, one per
+    /// array element, none when unset. Exit 2 on an unknown key or a bad file.
+    Get {
+        /// The key, e.g. `init.mode`, `boot.bootfstype`, `boot.drivers`.
+        key: String,
+        /// The config file (a missing file gives the defaults).
+        #[arg(long, default_value = "/etc/initoverlayfs.conf")]
+        config: PathBuf,
     },
 }
 
@@ -60,6 +80,20 @@ pub fn main() -> i32 {
             return code;
         }
     };
+    if let Cmd::Config {
+        action: ConfigCmd::Get { key, config },
+    } = &cli.command
+    {
+        // Exit 2 for a bad question or a bad file: the dracut module must
+        // stop the build instead of guessing.
+        return match config_get(key, config) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("initoverlayfs-builder: {e:#}");
+                2
+            }
+        };
+    }
     match run(cli.command) {
         Ok(()) => 0,
         Err(e) => {
@@ -106,6 +140,9 @@ pub fn run(cmd: Cmd) -> Result<()> {
                 dir.display()
             );
         }
+        Cmd::Config {
+            action: ConfigCmd::Get { key, config },
+        } => config_get(&key, &config)?,
         Cmd::Erofs {
             file,
             image,
@@ -120,6 +157,17 @@ pub fn run(cmd: Cmd) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Prints the value of `key` in the config file `path`, one line each.
+fn config_get(key: &str, path: &std::path::Path) -> Result<()> {
+    let config = initoverlayfs::config::Config::load(path)?;
+    let mut text = String::new();
+    for line in config.lookup(key)? {
+        text.push_str(&line);
+        text.push('\n');
+    }
+    write_stdout(&text)
 }
 
 /// Writes `text` to stdout; a closed pipe (`list | head`) is not an error.

@@ -61,6 +61,10 @@ fn dracut_argv(base: &Path, bin: &Path, conf: &Path, args: &[&str]) -> Vec<Strin
         format!("initoverlayfs_bin={}", bin.display()),
         format!("initoverlayfs_conf={}", conf.display()),
         format!("initoverlayfs_unitdir={}", units_dir().display()),
+        format!(
+            "initoverlayfs_builder={}",
+            env!("CARGO_BIN_EXE_initoverlayfs-builder")
+        ),
         "dracut".into(),
         "--quiet".into(),
         "--no-kernel".into(),

@@ -1,11 +1,14 @@
 //! The dracut module's config reading (`initoverlayfs_conf_get`, mode and
-//! filesystem module list), run with bash on recorded config texts.
+//! filesystem module list), run with bash on recorded config texts: the
+//! module asks `initoverlayfs-builder config get`, so every TOML form the
+//! boot-time program reads is read the same way.
 
 use std::process::Command;
 
 /// Sources module-setup.sh with `initoverlayfs_conf` pointing at a file
-/// holding `conf`, runs `script`, returns its stdout.
-fn module_sh(conf: Option<&str>, script: &str) -> String {
+/// holding `conf` (and dracut's `dfatal` as a stub), runs `script`; returns
+/// its exit code, stdout and stderr.
+fn module_run(conf: Option<&str>, script: &str) -> (i32, String, String) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("initoverlayfs.conf");
     if let Some(text) = conf {
@@ -17,16 +20,66 @@ fn module_sh(conf: Option<&str>, script: &str) -> String {
     );
     let out = Command::new("bash")
         .arg("-c")
-        .arg(format!("source {module}; {script}"))
+        .arg(format!(
+            "dfatal() {{ echo \"FATAL: $*\" >&2; }}; source {module}; {script}"
+        ))
         .env("initoverlayfs_conf", &path)
+        .env(
+            "initoverlayfs_builder",
+            env!("CARGO_BIN_EXE_initoverlayfs-builder"),
+        )
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+/// [`module_run`] that must succeed; returns stdout.
+fn module_sh(conf: Option<&str>, script: &str) -> String {
+    let (rc, out, err) = module_run(conf, script);
+    assert_eq!(rc, 0, "{err}");
+    out
+}
+
+#[test]
+fn every_toml_form_reads_as_the_boot_program_reads_it() {
+    // Forms a line-based reader got wrong: an inline table, a multi-line
+    // array with comments, a multi-line string, a comment after the value.
+    let conf =
+        "boot = { bootfstype = \"xfs\", drivers = [\n  \"ahci\", # SATA\n  \"sd_mod\",\n] }\n\
+                [init]\nmode = \"\"\"pid1\"\"\" # fast\n";
+    assert_eq!(module_sh(Some(conf), "initoverlayfs_mode"), "pid1\n");
+    assert_eq!(
+        module_sh(Some(conf), "initoverlayfs_fs_modules"),
+        "loop erofs overlay xfs\n"
     );
-    String::from_utf8(out.stdout).unwrap()
+    assert_eq!(
+        module_sh(Some(conf), "initoverlayfs_conf_get boot drivers"),
+        "ahci\nsd_mod\n"
+    );
+}
+
+#[test]
+fn a_bad_config_stops_the_build() {
+    for conf in [
+        "[init]\nmode = \"fast\"\n",
+        "[boot]\nbootfstyp = \"xfs\"\n",
+        "[init\n",
+    ] {
+        let (rc, out, err) = module_run(
+            Some(conf),
+            "_m=$(initoverlayfs_mode) || exit 7; echo \"got $_m\"",
+        );
+        assert_eq!(rc, 7, "{conf:?}: {out}{err}");
+        assert!(
+            err.contains("FATAL: initoverlayfs: cannot read init.mode"),
+            "{err}"
+        );
+        assert!(err.contains("initoverlayfs-builder:"), "{err}");
+    }
 }
 
 /// What `initoverlayfs-install` writes (Config::to_toml_string shape).
@@ -79,9 +132,12 @@ fn defaults_and_quoting() {
         module_sh(Some(conf), "initoverlayfs_fs_modules"),
         "loop erofs overlay xfs\n"
     );
-    // A key of another section does not leak.
+    // A key in the wrong section is the boot program's error too: not
+    // silently read as the default.
     let conf = "[boot]\nmode = \"pid1\"\n[init]\n";
-    assert_eq!(module_sh(Some(conf), "initoverlayfs_mode"), "systemd\n");
+    let (rc, _, err) = module_run(Some(conf), "initoverlayfs_mode");
+    assert_ne!(rc, 0, "{err}");
+    assert!(err.contains("unknown field `mode`"), "{err}");
 }
 
 #[test]
@@ -104,7 +160,7 @@ fn reads_the_drivers_list_the_installer_writes() {
     let mut cfg = initoverlayfs::config::Config::default();
     cfg.boot.bootfs = Some("UUID=1a3a6db4-a7c2-43e5-bed5-9385f26c68ff".into());
     cfg.boot.drivers = vec!["virtio_pci".into(), "virtio-blk".into(), "sd_mod".into()];
-    let script = "initoverlayfs_conf_list boot drivers; echo \"bootfs=$(initoverlayfs_conf_get boot bootfs)\"";
+    let script = "initoverlayfs_conf_get boot drivers; echo \"bootfs=$(initoverlayfs_conf_get boot bootfs)\"";
     assert_eq!(
         module_sh(Some(&cfg.to_toml_string().unwrap()), script),
         "virtio_pci\nvirtio-blk\nsd_mod\nbootfs=UUID=1a3a6db4-a7c2-43e5-bed5-9385f26c68ff\n"
@@ -115,12 +171,10 @@ fn reads_the_drivers_list_the_installer_writes() {
         module_sh(Some(&cfg.to_toml_string().unwrap()), script),
         "bootfs=UUID=1a3a6db4-a7c2-43e5-bed5-9385f26c68ff\n"
     );
-    // Another section's array of the same name is not [boot]'s.
-    assert_eq!(
-        module_sh(
-            Some("[image]\ndrivers = [\"no\"]\n"),
-            "initoverlayfs_conf_list boot drivers"
-        ),
-        ""
+    // Another section's array of the same name is an unknown key there.
+    let (rc, out, _) = module_run(
+        Some("[image]\ndrivers = [\"no\"]\n"),
+        "initoverlayfs_conf_get boot drivers",
     );
+    assert_eq!((rc, out.as_str()), (1, ""));
 }

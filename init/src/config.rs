@@ -478,6 +478,53 @@ impl Config {
         Config::from_toml_str(&text).with_context(|| format!("invalid config {}", path.display()))
     }
 
+    /// Every `SECTION.KEY` of the file (what [`Config::lookup`] answers).
+    pub const KEYS: &'static [&'static str] = &[
+        "boot.bootfs",
+        "boot.bootfs_hint",
+        "boot.bootfstype",
+        "boot.options",
+        "boot.drivers",
+        "boot.timeout",
+        "image.path",
+        "image.fstype",
+        "image.compression",
+        "init.mode",
+        "build.initoverlayfs",
+        "build.initrd",
+        "rollback.keep",
+    ];
+
+    /// The value of `key` (`SECTION.KEY`, e.g. `init.mode`), defaults
+    /// applied, as lines for a shell: a string or number is one line, an
+    /// array one line per element, an unset key none. This is how shell
+    /// code (the dracut module) reads the file: with this parser, never its own.
+    ///
+    /// Errors: `key` is not one of [`Config::KEYS`].
+    pub fn lookup(&self, key: &str) -> Result<Vec<String>> {
+        if !Config::KEYS.contains(&key) {
+            bail!(
+                "unknown config key {key:?} (expected one of: {})",
+                Config::KEYS.join(", ")
+            );
+        }
+        let (section, name) = key.split_once('.').expect("KEYS are SECTION.KEY");
+        let table = toml::Table::try_from(self).context("cannot serialize config")?;
+        let value = table
+            .get(section)
+            .and_then(|s| s.as_table())
+            .and_then(|s| s.get(name));
+        let line = |v: &toml::Value| match v {
+            toml::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        Ok(match value {
+            None => Vec::new(),
+            Some(toml::Value::Array(items)) => items.iter().map(line).collect(),
+            Some(v) => vec![line(v)],
+        })
+    }
+
     /// Renders the config as TOML, with a header saying who wrote it.
     pub fn to_toml_string(&self) -> Result<String> {
         let body = toml::to_string(self).context("cannot serialize config")?;
@@ -491,6 +538,43 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lookup_answers_every_key_and_only_those() {
+        let c = Config::from_toml_str(FULL).unwrap();
+        let table = toml::Table::try_from(&c).unwrap();
+        let mut written: Vec<String> = table
+            .iter()
+            .flat_map(|(s, t)| {
+                let keys: Vec<String> = t
+                    .as_table()
+                    .unwrap()
+                    .keys()
+                    .map(|k| format!("{s}.{k}"))
+                    .collect();
+                keys
+            })
+            .collect();
+        written.sort();
+        let mut known: Vec<String> = Config::KEYS.iter().map(|k| k.to_string()).collect();
+        known.sort();
+        assert_eq!(
+            written, known,
+            "FULL sets every key; KEYS must list them all"
+        );
+        assert_eq!(c.lookup("init.mode").unwrap(), vec!["pid1"]);
+        assert_eq!(
+            c.lookup("boot.drivers").unwrap(),
+            vec!["virtio_pci", "virtio_blk"]
+        );
+        assert_eq!(c.lookup("boot.timeout").unwrap(), vec!["30"]);
+        assert_eq!(c.lookup("image.compression").unwrap(), vec!["lz4hc,12"]);
+        let d = Config::default();
+        assert_eq!(d.lookup("init.mode").unwrap(), vec!["systemd"]);
+        assert!(d.lookup("boot.bootfstype").unwrap().is_empty());
+        let err = d.lookup("init.moed").unwrap_err().to_string();
+        assert!(err.contains("unknown config key \"init.moed\""), "{err}");
+    }
 
     #[test]
     fn bad_values_are_named() {

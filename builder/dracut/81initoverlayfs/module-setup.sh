@@ -6,35 +6,29 @@
 # check() returns 255. A module that returns 0 would be pulled into every plain
 # dracut run (e.g. the one a kernel update triggers) and break normal images.
 #
-# Reads /etc/initoverlayfs.conf of the root being built (TOML; simple
-# `key = "value"` or `key = 'value'` lines): [init] mode = "systemd" | "pid1",
-# [boot] bootfstype.
+# Reads /etc/initoverlayfs.conf of the root being built through
+# `initoverlayfs-builder config get` (the one parser of that file):
+# [init] mode, [boot] bootfstype, [boot] drivers.
 # Test hooks (environment): initoverlayfs_conf (config path),
-# initoverlayfs_bin (binary to install as /usr/sbin/initoverlayfs).
+# initoverlayfs_bin (binary to install as /usr/sbin/initoverlayfs),
+# initoverlayfs_builder (the initoverlayfs-builder to ask).
 
-# Prints the value of KEY in [SECTION] of the config, or nothing.
+# Prints the value of SECTION.KEY ($1.$2) of the config, one line per array
+# element, nothing when unset. A bad config stops the build (exit 1): a mini
+# image built from guessed values would not boot.
 initoverlayfs_conf_get() {
     local _conf="${initoverlayfs_conf:-${dracutsysrootdir-}/etc/initoverlayfs.conf}"
-    [[ -r $_conf ]] || return 0
-    sed -n "/^[[:space:]]*\[$1\][[:space:]]*\$/,/^[[:space:]]*\[/ {
-        s/^[[:space:]]*$2[[:space:]]*=[[:space:]]*[\"']\([^\"']*\)[\"'].*/\1/p
-    }" "$_conf" | head -n 1
-}
-
-# Prints the strings of the one-line array KEY = ["a", "b"] in [SECTION] of
-# the config, one per line, or nothing.
-initoverlayfs_conf_list() {
-    local _conf="${initoverlayfs_conf:-${dracutsysrootdir-}/etc/initoverlayfs.conf}"
-    [[ -r $_conf ]] || return 0
-    sed -n "/^[[:space:]]*\[$1\][[:space:]]*\$/,/^[[:space:]]*\[/ {
-        s/^[[:space:]]*$2[[:space:]]*=[[:space:]]*\[\([^]]*\)\].*/\1/p
-    }" "$_conf" | head -n 1 | tr -s ', ' '\n\n' | tr -d "\"'" | sed '/^$/d'
+    local _builder="${initoverlayfs_builder:-${dracutsysrootdir-}/usr/bin/initoverlayfs-builder}"
+    if ! "$_builder" config get "$1.$2" --config "$_conf"; then
+        dfatal "initoverlayfs: cannot read $1.$2 from $_conf (see the error above)"
+        exit 1
+    fi
 }
 
 initoverlayfs_mode() {
     local _mode
-    _mode=$(initoverlayfs_conf_get init mode)
-    echo "${_mode:-systemd}"
+    _mode=$(initoverlayfs_conf_get init mode) || exit 1
+    echo "$_mode"
 }
 
 # called by dracut
@@ -45,7 +39,9 @@ check() {
 
 # called by dracut
 depends() {
-    if [[ $(initoverlayfs_mode) == systemd ]]; then
+    local _mode
+    _mode=$(initoverlayfs_mode) || exit 1
+    if [[ $_mode == systemd ]]; then
         # systemd as pid 1, udev (initoverlayfs triggers the storage
         # subsystems; udevd loads their drivers) and journald so the mini
         # phase's log survives the switch. No systemd-modules-load:
@@ -59,20 +55,22 @@ depends() {
 # /boot filesystem.
 initoverlayfs_fs_modules() {
     local _fstype
-    _fstype=$(initoverlayfs_conf_get boot bootfstype)
+    _fstype=$(initoverlayfs_conf_get boot bootfstype) || exit 1
     echo loop erofs overlay ${_fstype:+"$_fstype"}
 }
 
 # called by dracut
 installkernel() {
     # Always, even in hostonly mode: the host need not have them loaded now.
-    # shellcheck disable=SC2046
-    hostonly='' instmods $(initoverlayfs_fs_modules)
+    local _fs
+    _fs=$(initoverlayfs_fs_modules) || exit 1
+    # shellcheck disable=SC2086
+    hostonly='' instmods $_fs
 
     # The bootfs disk's drivers, when the config names them ([boot] drivers,
     # e.g. from `initoverlayfs-install --drivers auto`): only those.
     local _drivers
-    _drivers=$(initoverlayfs_conf_list boot drivers)
+    _drivers=$(initoverlayfs_conf_get boot drivers) || exit 1
     if [[ -n $_drivers ]]; then
         # shellcheck disable=SC2086
         hostonly='' instmods $_drivers
@@ -96,7 +94,7 @@ installkernel() {
 # called by dracut
 install() {
     local _mode _bin _d
-    _mode=$(initoverlayfs_mode)
+    _mode=$(initoverlayfs_mode) || exit 1
     _bin="${initoverlayfs_bin:-${dracutsysrootdir-}/usr/sbin/initoverlayfs}"
 
     if [[ ! -x $_bin ]]; then
@@ -167,7 +165,9 @@ install() {
         # What initoverlayfs loads itself; the file also marks an image built
         # with this module (the builder refuses such a full image: a loop).
         mkdir -p "${initdir}/etc/modules-load.d"
-        initoverlayfs_fs_modules | tr ' ' '\n' > "${initdir}/etc/modules-load.d/initoverlayfs.conf"
+        local _fs
+        _fs=$(initoverlayfs_fs_modules) || exit 1
+        echo "$_fs" | tr ' ' '\n' > "${initdir}/etc/modules-load.d/initoverlayfs.conf"
         inst_multiple -o systemctl
     else
         # pid1 mode: the kernel runs initoverlayfs as /init; it loads modules
