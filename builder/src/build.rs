@@ -55,7 +55,7 @@ pub fn build(req: &BuildRequest) -> Result<BuildReport> {
 
     let full_bytes;
     let image_bytes;
-    let warnings;
+    let made;
     let mut times = StepTimes::default();
     {
         let _mounts = BindMounts::new(root)?;
@@ -73,12 +73,12 @@ pub fn build(req: &BuildRequest) -> Result<BuildReport> {
             // mkfs.erofs (the host's, or the root's seeing the same /boot)
             // writes next to image_out: no second copy of the image.
             let tmp = fsutil::temp_next_to(req.image_out)?;
-            warnings = image::make_image(&job, &full, work.path(), tmp.path(), &mut times)?;
+            made = image::make_image(&job, &full, work.path(), tmp.path(), &mut times)?;
             timed(&mut times.install, || fsutil::persist(tmp, req.image_out))?
         } else {
             // The root's mkfs.erofs writes inside the root; then copy out.
             let staged = work.path().join("image.erofs");
-            warnings = image::make_image(&job, &full, work.path(), &staged, &mut times)?;
+            made = image::make_image(&job, &full, work.path(), &staged, &mut times)?;
             timed(&mut times.install, || {
                 fsutil::copy_durable(&staged, req.image_out)
             })?
@@ -91,9 +91,9 @@ pub fn build(req: &BuildRequest) -> Result<BuildReport> {
         full_initramfs_bytes: full_bytes,
         image_bytes,
         initrd_bytes,
-        compression,
+        compression: made.compression,
         times,
-        warnings,
+        warnings: made.warnings,
     })
 }
 

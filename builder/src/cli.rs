@@ -148,11 +148,12 @@ pub fn run(cmd: Cmd) -> Result<()> {
             image,
             compression,
         } => {
-            let (size, warnings) = image::initramfs_to_erofs(&file, &image, &compression)?;
-            warn_all(&warnings);
+            let (size, made) = image::initramfs_to_erofs(&file, &image, &compression)?;
+            warn_all(&made.warnings);
             eprintln!(
-                "initoverlayfs-builder: wrote {} ({size} bytes, {compression})",
-                image.display()
+                "initoverlayfs-builder: wrote {} ({size} bytes, {})",
+                image.display(),
+                made.compression
             );
         }
     }

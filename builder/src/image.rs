@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 use initoverlayfs::config::Compression;
 
 use crate::erofs::{self, MkfsErofs};
-use crate::{extract, fsutil, hashing, timed, StepTimes};
+use crate::{compressibility, extract, fsutil, hashing, timed, StepTimes};
 
 /// How [`make_image`] runs.
 #[derive(Debug, Clone, Copy)]
@@ -25,11 +25,21 @@ pub struct ImageJob<'a> {
     pub refuse_our_module: bool,
 }
 
+/// What [`make_image`] made.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Made {
+    /// The compression the image has (see [`compressibility::choose`]).
+    pub compression: Compression,
+    /// One line per entry the kernel would not unpack (so the image lacks
+    /// it), and one when the compression differs from the job's.
+    pub warnings: Vec<String>,
+}
+
 /// Extracts `initramfs` into a private temporary directory below `work`,
-/// runs mkfs.erofs writing `out` (`work` and `out` below `job.root`) and
-/// fsck.erofs on it, recording each step's seconds in `times`.
-/// The extracted tree is removed afterwards, also on error. Returns one
-/// warning per entry the kernel would not unpack (so the image lacks it).
+/// samples how much of it compresses, runs mkfs.erofs writing `out` (`work`
+/// and `out` below `job.root`) and fsck.erofs on it, recording each step's
+/// seconds in `times`. The extracted tree is removed afterwards, also on
+/// error.
 ///
 /// Errors: unreadable or hostile initramfs (offset + entry named), our
 /// module inside it, or mkfs/fsck failing.
@@ -39,7 +49,7 @@ pub fn make_image(
     work: &Path,
     out: &Path,
     times: &mut StepTimes,
-) -> Result<Vec<String>> {
+) -> Result<Made> {
     job.mkfs.check(job.compression)?;
     let (ex, uuid) = timed(&mut times.extract, || -> Result<_> {
         let input = File::open(initramfs)
@@ -52,6 +62,14 @@ pub fn make_image(
         }
         Ok((ex, hashing::uuid_from_hash(&hashing.hash())))
     })?;
+    let mut warnings = ex.stats.warnings.lines();
+    let compression = timed(&mut times.extract, || -> Result<_> {
+        let sample = compressibility::sample(&ex.tree)?;
+        let (compression, why) = compressibility::choose(job.compression, &sample);
+        job.mkfs.check(&compression)?;
+        warnings.extend(why);
+        Ok(compression)
+    })?;
     let epoch = u64::from(ex.stats.max_mtime);
     timed(&mut times.mkfs, || {
         erofs::mkfs_in(
@@ -59,26 +77,29 @@ pub fn make_image(
             job.mkfs,
             &ex.tree,
             out,
-            job.compression,
+            &compression,
             &uuid,
             epoch,
         )
     })?;
     timed(&mut times.fsck, || erofs::fsck_in(job.root, out))?;
-    Ok(ex.stats.warnings.lines())
+    Ok(Made {
+        compression,
+        warnings,
+    })
 }
 
 /// `initoverlayfs-builder erofs`: the host's mkfs.erofs turns the
 /// initramfs `file` into `image` (temporary file and extraction next to it,
-/// fsck, fsync, rename). Returns the image size in bytes and the warnings
-/// of [`make_image`].
+/// fsck, fsync, rename). Returns the image size in bytes and what
+/// [`make_image`] made.
 ///
 /// Errors: as [`make_image`], or writing next to `image` fails.
 pub fn initramfs_to_erofs(
     file: &Path,
     image: &Path,
     compression: &Compression,
-) -> Result<(u64, Vec<String>)> {
+) -> Result<(u64, Made)> {
     let mkfs = erofs::detect()?;
     let job = ImageJob {
         root: Path::new("/"),
@@ -87,14 +108,14 @@ pub fn initramfs_to_erofs(
         refuse_our_module: false,
     };
     let tmp = fsutil::temp_next_to(image)?;
-    let warnings = make_image(
+    let made = make_image(
         &job,
         file,
         &fsutil::parent_dir(image),
         tmp.path(),
         &mut StepTimes::default(),
     )?;
-    Ok((fsutil::persist(tmp, image)?, warnings))
+    Ok((fsutil::persist(tmp, image)?, made))
 }
 
 /// Files only our dracut module puts into an initramfs.

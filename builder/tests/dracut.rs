@@ -123,8 +123,10 @@ fn plain_dracut_excludes_module_and_is_readable() {
         assert_eq!(ex.stats.entries as usize, l.entries.len());
         assert!(ex.tree.join("usr/lib/initrd-release").exists());
         let image = tmp.path().join(format!("plain-{format}.erofs"));
-        let (size, warnings) = initramfs_to_erofs(&out, &image, &"lz4hc".parse().unwrap()).unwrap();
-        assert!(warnings.is_empty(), "{warnings:?}");
+        let (size, made) = initramfs_to_erofs(&out, &image, &"lz4hc".parse().unwrap()).unwrap();
+        assert!(made.warnings.is_empty(), "{:?}", made.warnings);
+        // A real initramfs compresses: lz4hc is kept.
+        assert_eq!(made.compression.to_string(), "lz4hc");
         eprintln!(
             "plain dracut {format}: {} bytes, {} entries, erofs lz4hc {size} bytes",
             fs::metadata(&out).unwrap().len(),

@@ -148,8 +148,8 @@ fn reads_like_the_trees(img: &[u8], src: &Path, early: &Path, tmp: &Path) {
         return;
     }
     let image = tmp.join("padded.erofs");
-    let (_, warnings) = initramfs_to_erofs(&file, &image, &"lz4hc".parse().unwrap()).unwrap();
-    assert!(warnings.is_empty(), "{warnings:?}");
+    let (_, made) = initramfs_to_erofs(&file, &image, &"lz4hc".parse().unwrap()).unwrap();
+    assert!(made.warnings.is_empty(), "{:?}", made.warnings);
     match erofs_mount_unavailable() {
         Some(why) => eprintln!("SKIP erofs mount: {why}"),
         None => assert_eq!(describe_erofs(&image, &tmp.join("mnt")), expect),

@@ -28,8 +28,9 @@ fn extract_erofs_mount_compare() {
     for c in mkfs.compressors.iter().take(2) {
         let compression = c.as_str().parse().unwrap();
         let image = tmp.path().join(format!("image-{}.erofs", c.as_str()));
-        let (size, warnings) = initramfs_to_erofs(&file, &image, &compression).unwrap();
-        assert!(warnings.is_empty(), "{warnings:?}");
+        let (size, made) = initramfs_to_erofs(&file, &image, &compression).unwrap();
+        assert!(made.warnings.is_empty(), "{:?}", made.warnings);
+        assert_eq!(made.compression, compression);
         assert_eq!(size, fs::metadata(&image).unwrap().len());
         assert_eq!(
             describe_erofs(&image, &tmp.path().join("mnt")),
