@@ -59,7 +59,7 @@ pub fn encode_utf16(s: &str) -> Vec<u8> {
 ///
 /// Errors: an odd number of bytes, or invalid UTF-16 (a lone surrogate).
 pub fn decode_utf16(value: &[u8]) -> Result<String> {
-    if value.len() % 2 != 0 {
+    if value.len() % 2 == 1 {
         bail!("{} bytes is not a UTF-16 string (odd length)", value.len());
     }
     let units: Vec<u16> = value
@@ -207,6 +207,9 @@ pub fn write(dir: &Path, name: &str, guid: &str, value: &[u8]) -> Result<()> {
         let mut f = OpenOptions::new()
             .write(true)
             .create(true)
+            // No O_TRUNC: efivarfs replaces the variable on the write itself
+            // (systemd does not truncate either).
+            .truncate(false)
             .mode(0o644)
             .open(&path)?;
         let n = f.write(&data)?;
