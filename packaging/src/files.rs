@@ -269,6 +269,13 @@ pub const FILES: &[FileEntry] = &[
         Plain,
     ),
     entry(
+        Repo("init/units/pre-initoverlayfs-failure.service"),
+        "/usr/lib/systemd/system/pre-initoverlayfs-failure.service",
+        0o644,
+        Init,
+        Plain,
+    ),
+    entry(
         Repo("man/initoverlayfs.8"),
         "/usr/share/man/man8/initoverlayfs.8",
         0o644,
