@@ -15,8 +15,11 @@ use crate::drivers::DriversArg;
 #[command(
     name = "initoverlayfs-install",
     version,
-    group(ArgGroup::new("mode").args(["check", "rollback", "list_rollbacks"]).multiple(false)),
+    group(ArgGroup::new("mode").args(["check", "rollback", "list_rollbacks", "after_boot", "bless"]).multiple(false)),
     after_help = "Exit status: 0 success (or compatible), 1 incompatible or failed, 2 usage error.\n\
+                  Trial boots: a new install boots as a trial until boot-complete.target; a failed one falls\n\
+                  back to the entry with the original initramfs by itself. --check shows how the last trial\n\
+                  went; running the install again starts a new trial.\n\
                   Examples:\n  initoverlayfs-install --check\n  initoverlayfs-install -y\n  \
                   initoverlayfs-install --drivers auto -y\n  \
                   initoverlayfs-install --rollback\n  initoverlayfs-install --root /mnt/image --kver 6.8.5-301.fc40.x86_64 -y"
@@ -84,6 +87,20 @@ pub struct Cli {
     /// List the rollback generations (id, date, kernel, files).
     #[arg(long)]
     pub list_rollbacks: bool,
+
+    /// Act once on a failed trial boot (run early in every boot by
+    /// initoverlayfs-after-boot.service): log it to the journal
+    /// (MESSAGE_ID=fa4ae00695d14a53af819a01fcf610e6) and make the fallback
+    /// entry the default until the next install.
+    #[arg(long, conflicts_with_all = ["dry_run", "compression", "init_mode", "drivers", "force", "kver"])]
+    pub after_boot: bool,
+
+    /// Mark a GRUB trial boot good (run by initoverlayfs-bless.service once
+    /// boot-complete.target is reached): grubenv boot_success=1,
+    /// boot_counter unset. systemd-boot entries are blessed by
+    /// systemd-bless-boot.service.
+    #[arg(long, conflicts_with_all = ["dry_run", "compression", "init_mode", "drivers", "force", "kver"])]
+    pub bless: bool,
 }
 
 fn parse_drivers(s: &str) -> Result<DriversArg, String> {
@@ -105,6 +122,10 @@ pub enum Mode {
     Rollback(Option<u64>),
     /// `--list-rollbacks`.
     ListRollbacks,
+    /// `--after-boot`.
+    AfterBoot,
+    /// `--bless`.
+    Bless,
 }
 
 impl Cli {
@@ -116,6 +137,10 @@ impl Cli {
             Mode::Rollback(g)
         } else if self.list_rollbacks {
             Mode::ListRollbacks
+        } else if self.after_boot {
+            Mode::AfterBoot
+        } else if self.bless {
+            Mode::Bless
         } else {
             Mode::Install
         }
@@ -159,6 +184,12 @@ mod tests {
         assert_eq!(c.compression.unwrap().to_string(), "lz4hc,9");
         assert_eq!(c.init_mode, Some(InitMode::Pid1));
         assert!(Cli::try_parse_from(["x", "--check", "--rollback"]).is_err());
+        let c = Cli::try_parse_from(["x", "--after-boot"]).unwrap();
+        assert_eq!(c.mode(), Mode::AfterBoot);
+        let c = Cli::try_parse_from(["x", "--bless", "--root", "/mnt"]).unwrap();
+        assert_eq!(c.mode(), Mode::Bless);
+        assert!(Cli::try_parse_from(["x", "--bless", "--after-boot"]).is_err());
+        assert!(Cli::try_parse_from(["x", "--after-boot", "--force"]).is_err());
         assert!(Cli::try_parse_from(["x", "--compression", "brotli"]).is_err());
         command().debug_assert();
     }
