@@ -224,8 +224,10 @@ pub fn make_legacy_fallback(root: &Path, token: &str, kver: &str) {
 /// looks for offline).
 pub fn as_systemd_boot(root: &Path) {
     let efi = root.join("boot/efi/EFI");
-    if efi.join("fedora").exists() {
-        fs::remove_dir_all(efi.join("fedora")).unwrap();
+    for d in [efi.join("fedora"), root.join("boot/grub2")] {
+        if d.exists() {
+            fs::remove_dir_all(d).unwrap();
+        }
     }
     fs::create_dir_all(efi.join("systemd")).unwrap();
     fs::write(efi.join("systemd/systemd-bootx64.efi"), b"MZ not really").unwrap();
