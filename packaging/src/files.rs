@@ -184,6 +184,27 @@ pub const FILES: &[FileEntry] = &[
         Plain,
     ),
     entry(
+        Repo("installer/units/initoverlayfs-after-boot.service"),
+        "/usr/lib/systemd/system/initoverlayfs-after-boot.service",
+        0o644,
+        Main,
+        Plain,
+    ),
+    entry(
+        Repo("installer/units/initoverlayfs-bless.service"),
+        "/usr/lib/systemd/system/initoverlayfs-bless.service",
+        0o644,
+        Main,
+        Plain,
+    ),
+    entry(
+        Repo("installer/systemd/initoverlayfs-generator"),
+        "/usr/lib/systemd/system-generators/initoverlayfs-generator",
+        0o755,
+        Main,
+        Plain,
+    ),
+    entry(
         Ghost,
         "/etc/initoverlayfs.conf",
         0o644,
