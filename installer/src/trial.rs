@@ -586,7 +586,12 @@ fn recordless_failure(ctx: &Installed) -> Option<FailureRecord> {
     if g.get(grubenv::BOOT_COUNTER) != Some("-1") {
         return None;
     }
-    let kver = initoverlayfs::sys::kernel_release().unwrap_or_default();
+    // The counter is global: the trial is the newest install's.
+    let kver = crate::rollback::Store::new(&ctx.target)
+        .and_then(|s| s.list())
+        .ok()
+        .and_then(|gens| gens.last().map(|g| g.manifest.kver.clone()))
+        .unwrap_or_default();
     Some(FailureRecord {
         time: now(),
         kver: kver.clone(),
