@@ -8,6 +8,51 @@ use initoverlayfs::config::{Compression, InitMode};
 
 use crate::drivers::DriversArg;
 
+/// The end of `-h` (and where `--help` and the man page start theirs).
+const AFTER_HELP: &str = "Exit status: 0 success (or compatible), 1 incompatible or failed, 2 usage error.\n\
+Trial boots: a new install boots as a trial until boot-complete.target; a failed one falls\n\
+back to the entry with the original initramfs by itself. --check shows how the last trial\n\
+went; running the install again starts a new trial (see --help).\n\
+Examples:\n  initoverlayfs-install --check\n  initoverlayfs-install -y\n  \
+initoverlayfs-install --drivers auto -y\n  \
+initoverlayfs-install --rollback\n  initoverlayfs-install --root /mnt/image --kver 6.8.5-301.fc40.x86_64 -y";
+
+/// The end of `--help` and the NOTES of the man page: exit status, trial
+/// boots, examples.
+const AFTER_LONG_HELP: &str =
+    "Exit status: 0 success (or compatible), 1 incompatible or failed, 2 usage error.
+
+Trial boots. A new install boots as a trial until a boot through it reaches \
+boot-complete.target; a failed trial falls back to the entry with the original initramfs \
+(the fallback entry, TOKEN-without_initoverlayfs.KVER.conf) by itself, with nobody at the \
+console.
+  Counting: with systemd-boot the main entry is renamed ID+N.conf (systemd's Automatic \
+Boot Assessment; systemd-bless-boot.service drops the counter once the boot is good); \
+with GRUB, grubenv boot_counter=N and boot_success=0 (initoverlayfs-bless.service marks \
+the boot good). N is [boot] tries, else /etc/kernel/tries, else 3; 0 turns counting off.
+  Failure: the boot-time program records the step, the error line and the time (EFI \
+variable InitoverlayfsFailure-be959c55-40d9-4c10-860c-80208b70afc6, and \
+/boot/initoverlayfs-failure.txt), points the boot loader at the fallback entry \
+(LoaderEntryOneShot, or grubenv next_entry) and reboots; see initoverlayfs(8) for what \
+each boot loader covers.
+  The boot after a failed trial: initoverlayfs-after-boot.service (--after-boot) logs one \
+journal entry, MESSAGE_ID=fa4ae00695d14a53af819a01fcf610e6, and makes the fallback entry \
+the default (LoaderEntryDefault, or grubenv saved_entry), so that the failed install is \
+not retried on every boot.
+  What happened: --check (the trial line) and --check --json (\"trial\": state none, \
+running, good or failed; last_failure with step, error, time_utc); \
+journalctl MESSAGE_ID=fa4ae00695d14a53af819a01fcf610e6.
+  Again: running initoverlayfs-install again (no rebuild needed) starts a new trial and \
+restores the default entry; --rollback removes initoverlayfs.
+
+Examples:
+  initoverlayfs-install --check
+  initoverlayfs-install -y
+  initoverlayfs-install --drivers auto -y
+  initoverlayfs-install --check --json | jq .trial
+  initoverlayfs-install --rollback
+  initoverlayfs-install --root /mnt/image --kver 6.8.5-301.fc40.x86_64 -y";
+
 /// Install initoverlayfs for a kernel: detect the layout, check the kernel,
 /// build the erofs image and the mini initramfs, and point the boot entry at
 /// them, keeping a fallback entry and rollback copies.
@@ -16,13 +61,8 @@ use crate::drivers::DriversArg;
     name = "initoverlayfs-install",
     version,
     group(ArgGroup::new("mode").args(["check", "rollback", "list_rollbacks", "after_boot", "bless"]).multiple(false)),
-    after_help = "Exit status: 0 success (or compatible), 1 incompatible or failed, 2 usage error.\n\
-                  Trial boots: a new install boots as a trial until boot-complete.target; a failed one falls\n\
-                  back to the entry with the original initramfs by itself. --check shows how the last trial\n\
-                  went; running the install again starts a new trial.\n\
-                  Examples:\n  initoverlayfs-install --check\n  initoverlayfs-install -y\n  \
-                  initoverlayfs-install --drivers auto -y\n  \
-                  initoverlayfs-install --rollback\n  initoverlayfs-install --root /mnt/image --kver 6.8.5-301.fc40.x86_64 -y"
+    after_help = AFTER_HELP,
+    after_long_help = AFTER_LONG_HELP
 )]
 pub struct Cli {
     /// Rebuild even when the install for this kernel is already in effect.
