@@ -497,3 +497,32 @@ fn grubs_expired_counter_is_a_failed_trial_too() {
     assert_eq!(g.get("boot_counter"), None);
     assert!(m.root.join("boot/initoverlayfs-failure.txt").is_file());
 }
+
+#[test]
+fn rollback_after_a_failed_trial_leaves_nothing_of_it() {
+    let m = Machine::systemd_boot();
+    let pristine = snapshot(&m.root);
+    let _server = UnixDatagram::bind(m.socket()).unwrap();
+    m.ok(&["-y"]);
+    m.rename_main(&format!("{}+2-1.conf", main_id()));
+    fail_in_the_mini_phase(&m, Some(m.efi()));
+    efivar::remove(m.efi(), "LoaderEntryOneShot", LOADER_GUID).unwrap();
+    m.ok(&["--after-boot"]);
+    assert_eq!(
+        m.var("LoaderEntryDefault"),
+        Some(format!("{}.conf", fallback_id()))
+    );
+    let out = m.ok(&["--rollback", "-y"]);
+    assert!(out.contains("removed LoaderEntryDefault"), "{out}");
+    assert_same(
+        &pristine,
+        &snapshot(&m.root),
+        "rollback after a failed trial",
+    );
+    assert_eq!(m.var("LoaderEntryDefault"), None);
+    assert!(
+        efivar::read(m.efi(), "InitoverlayfsFailure", INITOVERLAYFS_GUID)
+            .unwrap()
+            .is_none()
+    );
+}
