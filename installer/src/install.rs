@@ -179,7 +179,12 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
             &det.kver,
             true,
         );
-        if state.state == trial::State::Failed && !cli.dry_run {
+        // Another kernel's failure record does not make this one's trial failed.
+        let this_kernel = match &state.last_failure {
+            Some(f) => f.kver.is_empty() || f.kver == det.kver,
+            None => true,
+        };
+        if state.state == trial::State::Failed && this_kernel && !cli.dry_run {
             // Running the installer again after a failed trial is how a
             // user asks for another one: same build, trial counter reset.
             rearm(&det, &plan, &places)?;
