@@ -249,6 +249,7 @@ fn module_builds_systemd_and_pid1_mini_images() {
         "pre-initoverlayfs.target",
         "pre-initoverlayfs.service",
         "pre-initoverlayfs-switch-root.service",
+        "pre-initoverlayfs-failure.service",
     ] {
         assert!(
             has(&l, &format!("usr/lib/systemd/system/{u}")),
@@ -426,6 +427,8 @@ fn module_installs_storage_and_fs_drivers_for_a_real_kernel() {
         "ahci",
         "sd_mod",
         "usb_storage",
+        // for the failure handling's EFI variables (x86-64 kernels have it)
+        "efivarfs",
     ] {
         assert!(
             has_module(&l, &kmoddir, m),

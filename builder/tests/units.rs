@@ -5,10 +5,11 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-const UNITS: [&str; 3] = [
+const UNITS: [&str; 4] = [
     "pre-initoverlayfs.target",
     "pre-initoverlayfs.service",
     "pre-initoverlayfs-switch-root.service",
+    "pre-initoverlayfs-failure.service",
 ];
 
 /// Runs `systemd-analyze --root verify` on our units, with `edit` applied to
@@ -73,11 +74,17 @@ fn units_verify_clean() {
 fn units_name_the_agreed_commands() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../init/units");
     let svc = fs::read_to_string(dir.join("pre-initoverlayfs.service")).unwrap();
-    assert!(svc.contains("ExecStart=/usr/sbin/initoverlayfs --systemd"));
-    assert!(svc.contains("OnFailure=emergency.target"));
+    assert!(svc.contains("ExecStart=/usr/sbin/initoverlayfs --systemd\n"));
+    assert!(svc.contains("OnFailure=pre-initoverlayfs-failure.service"));
     let sw = fs::read_to_string(dir.join("pre-initoverlayfs-switch-root.service")).unwrap();
     assert!(sw.contains("ExecStart=/usr/bin/systemctl --no-block switch-root /initoverlayfs"));
-    assert!(sw.contains("OnFailure=emergency.target"));
+    assert!(sw.contains("OnFailure=pre-initoverlayfs-failure.service"));
+    // Every failure ends in the failure unit, which applies [boot] failure
+    // and, when it fails itself (policy shell), leaves a shell to a person.
+    let fail = fs::read_to_string(dir.join("pre-initoverlayfs-failure.service")).unwrap();
+    assert!(fail.contains("ExecStart=/usr/sbin/initoverlayfs --systemd --on-failure"));
+    assert!(fail.contains("OnFailure=emergency.target"));
+    assert!(!fail.contains("OnFailure=pre-initoverlayfs-failure.service"));
     let target = fs::read_to_string(dir.join("pre-initoverlayfs.target")).unwrap();
     assert!(
         target.contains("pre-initoverlayfs.service")

@@ -1,5 +1,9 @@
 //! The program: parse the command line, pick the mode, run the steps in
-//! order and apply the failure policy ([`crate::failure`]).
+//! order and apply the failure policy ([`crate::failure`]): the failure is
+//! recorded and, by default, the boot loader pointed at the fallback entry
+//! before the reboot. `--on-failure` is the systemd-mode failure unit's
+//! entry: it applies the same policy for failures the program did not
+//! handle itself (a crash, a failed switch-root).
 //!
 //! Steps and the names that start their failure lines: `early mounts`,
 //! `read config`, `load modules`, `find bootfs`, `mount bootfs`,
@@ -17,7 +21,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 
 use crate::cli::{self, Action, Cli};
-use crate::config::{Config, CONFIG_PATH};
+use crate::config::{Config, FailurePolicy, CONFIG_PATH};
+use crate::failure::Facts;
 use crate::log::{self, Sink};
 use crate::modules::{Coldplug, Modprobe};
 use crate::mounts::{self, MountStack};
@@ -25,7 +30,7 @@ use crate::resolve::Resolver;
 use crate::setup::{self, Layout};
 use crate::spec::DeviceSpec;
 use crate::udev::Udev;
-use crate::{cmdline, early, failure, info, switchroot, sys, warn};
+use crate::{cmdline, early, efivar, failure, info, switchroot, sys, warn};
 
 /// How the program runs (see [`crate::cli`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,7 +76,8 @@ fn step<T>(name: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
 }
 
 /// Entry point: `argv` includes the program name. Returns the exit status
-/// (0 ok, 1 failure, 2 usage). As pid 1 it never returns.
+/// (0 ok, 1 failure, 2 usage). As pid 1 it never returns; in systemd mode a
+/// failure with `[boot] failure = "fallback"` ends in a reboot.
 pub fn main(argv: Vec<String>) -> i32 {
     let pid1 = sys::pid() == 1;
     let cli = match cli::parse(argv.get(1..).unwrap_or(&[]), pid1) {
@@ -97,34 +103,176 @@ pub fn main(argv: Vec<String>) -> i32 {
         );
         return 2;
     }
-    if pid1 {
-        std::panic::set_hook(Box::new(|p| {
-            failure::pid1(
-                &anyhow::anyhow!("internal error: {p}"),
-                &Layout::new(Path::new("/")).merged(),
-            )
+    if cli.on_failure {
+        return on_failure();
+    }
+    if pid1 || mode == Mode::Systemd {
+        let hook_mode = mode.clone();
+        std::panic::set_hook(Box::new(move |p| {
+            let err = anyhow::anyhow!("internal error: {p}");
+            let code = fail(&err, &hook_mode, &failure::noted());
+            std::process::exit(code);
         }));
     }
-    match run(&cli, &mode) {
+    let mut facts = Facts {
+        efivars: efivars_dir(&mode),
+        ..Facts::default()
+    };
+    // pid1: a failure keeps what is mounted (the emergency shell may be the image's).
+    let mut stack = MountStack::new(mode != Mode::Pid1);
+    let code = match run(&cli, &mode, &mut facts, &mut stack) {
         Ok(()) if !pid1 => 0,
-        Ok(()) => failure::pid1(
+        Ok(()) => fail(
             &anyhow::anyhow!("--no-switch-root given to pid 1; nothing to hand over to"),
-            &Layout::new(mode.root()).merged(),
+            &mode,
+            &facts,
         ),
-        Err(e) if pid1 => failure::pid1(&e, &Layout::new(mode.root()).merged()),
-        Err(e) => {
-            failure::report(&e);
-            if mode == Mode::Systemd {
-                failure::report_to_kmsg(&e);
+        Err(e) => fail(&e, &mode, &facts),
+    };
+    drop(stack);
+    code
+}
+
+/// The efivarfs directory a mode uses for the failure handling: the
+/// kernel's in pid1 and systemd mode, `DIR/sys/firmware/efi/efivars` in
+/// test mode (when a test made one).
+fn efivars_dir(mode: &Mode) -> Option<PathBuf> {
+    match mode {
+        Mode::Prefix(p) => {
+            let d = p.join(efivar::EFIVARS.trim_start_matches('/'));
+            efivar::available(&d).then_some(d)
+        }
+        _ => Some(PathBuf::from(efivar::EFIVARS)),
+    }
+}
+
+/// Whether we run in an initramfs: `/etc/initrd-release` exists, which is
+/// what systemd checks (`in_initrd()`) and what the dracut module provides.
+/// The failure handling touches EFI variables and reboots only there, never
+/// on a running system (a test, or someone running the program by hand).
+pub fn in_initrd() -> bool {
+    Path::new("/etc/initrd-release").exists()
+}
+
+/// Makes efivarfs usable for the failure handling (pid1 and systemd mode:
+/// mounted and the module loaded if need be); None without UEFI variables,
+/// and outside an initramfs ([`in_initrd`]).
+fn usable_efivars(mode: &Mode, facts: &Facts) -> Option<PathBuf> {
+    match mode {
+        Mode::Prefix(_) => facts.efivars.clone(),
+        _ if !in_initrd() => {
+            warn!("not in an initramfs (no /etc/initrd-release): leaving EFI variables alone");
+            None
+        }
+        _ => {
+            let modprobe = Modprobe::find();
+            efivar::mount_efivarfs(&|m| {
+                modprobe.load(&[m.to_string()]);
+            })
+            .then(|| PathBuf::from(efivar::EFIVARS))
+        }
+    }
+}
+
+/// Applies the failure policy to `err` (see [`crate::failure`]); returns
+/// the exit status where the mode returns at all.
+fn fail(err: &anyhow::Error, mode: &Mode, facts: &Facts) -> i32 {
+    let mut facts = facts.clone();
+    facts.efivars = usable_efivars(mode, &facts);
+    match mode {
+        Mode::Pid1 => failure::pid1(err, &facts, &Layout::new(mode.root()).merged()),
+        Mode::Systemd => {
+            failure::report(err);
+            failure::report_to_kmsg(err);
+            failure::handle(err, "systemd", &facts, Some(Path::new(failure::RUN_RECORD)));
+            if facts.config.boot.failure == FailurePolicy::Fallback {
+                reboot_if_initrd();
+            }
+            1
+        }
+        Mode::Prefix(_) => {
+            failure::report(err);
+            failure::handle(err, "test", &facts, None);
+            if facts.config.boot.failure == FailurePolicy::Fallback {
+                info!("test mode (--prefix): not rebooting");
             }
             1
         }
     }
 }
 
+/// systemd mode: reboots after [`failure::FALLBACK_DELAY`] when in an
+/// initramfs; elsewhere says why not and returns.
+fn reboot_if_initrd() {
+    if in_initrd() {
+        failure::reboot_after(failure::FALLBACK_DELAY, false);
+    } else {
+        warn!("not in an initramfs (no /etc/initrd-release): not rebooting");
+    }
+}
+
+/// `--on-failure` (systemd mode, `pre-initoverlayfs-failure.service`, the
+/// `OnFailure=` of our two services): when the program already handled
+/// the failure (its note in `/run`), or the policy is `shell`, exits 1 so
+/// that the unit's own `OnFailure=emergency.target` takes over; otherwise
+/// (a crash, a failed switch-root) records the failure, points the boot
+/// loader at the fallback entry and reboots.
+fn on_failure() -> i32 {
+    let mut facts = Facts::default();
+    let (config, _) = load_config(Path::new("/"));
+    facts.config = config;
+    facts.kver = sys::kernel_release().ok();
+    if let Some(rec) = std::fs::read_to_string(failure::RUN_RECORD)
+        .ok()
+        .and_then(|t| crate::trial::FailureRecord::parse(&t).ok())
+    {
+        info!(
+            "the failure of this boot was handled already ({}: {})",
+            rec.step, rec.action
+        );
+        if facts.config.boot.failure == FailurePolicy::Fallback {
+            // The program was about to reboot and did not (or was stopped).
+            reboot_if_initrd();
+        }
+        return 1;
+    }
+    let unit =
+        std::env::var("MONITOR_UNIT").unwrap_or_else(|_| "a unit of the mini initramfs".into());
+    let result = std::env::var("MONITOR_SERVICE_RESULT").unwrap_or_else(|_| "failed".into());
+    let err = anyhow::anyhow!("{unit} failed ({result})").context("systemd unit");
+    if facts.config.boot.failure == FailurePolicy::Shell {
+        failure::report(&err);
+        failure::handle(
+            &err,
+            "systemd",
+            &Facts {
+                efivars: usable_efivars(&Mode::Systemd, &facts),
+                ..facts
+            },
+            Some(Path::new(failure::RUN_RECORD)),
+        );
+        info!("[boot] failure = \"shell\": handing over to emergency.target");
+        return 1;
+    }
+    fail(&err, &Mode::Systemd, &facts)
+}
+
+/// Reads the config under `root` and applies the kernel command line;
+/// returns it with the command line overrides (defaults when the file is
+/// unreadable: the failure handling still needs a policy).
+fn load_config(root: &Path) -> (Config, cmdline::Overrides) {
+    let mut config = Config::load(&root.join(CONFIG_PATH)).unwrap_or_default();
+    let overrides = cmdline::parse(&std::fs::read_to_string("/proc/cmdline").unwrap_or_default());
+    overrides.apply(&mut config);
+    (config, overrides)
+}
+
 /// Runs the steps; in pid1 mode (with switch root) ends in exec of init,
-/// so `Ok` only comes back from systemd and test runs.
-pub fn run(cli: &Cli, mode: &Mode) -> Result<()> {
+/// so `Ok` only comes back from systemd and test runs. `facts` collects
+/// what the failure handling needs as the steps learn it; `stack` holds the
+/// mounts made, so that on an error the boot filesystem is still mounted
+/// while the failure is handled, and unmounted when the caller drops it.
+pub fn run(cli: &Cli, mode: &Mode, facts: &mut Facts, stack: &mut MountStack) -> Result<()> {
     let start = Instant::now();
     let root = mode.root();
     if *mode == Mode::Pid1 {
@@ -138,8 +286,12 @@ pub fn run(cli: &Cli, mode: &Mode) -> Result<()> {
     );
 
     let config_path = root.join(CONFIG_PATH);
-    let mut config = step("read config", || Config::load(&config_path))?;
     let overrides = cmdline::parse(&std::fs::read_to_string("/proc/cmdline").unwrap_or_default());
+    // Until the file is read, the failure handling goes by the defaults and
+    // the command line (rd.initoverlayfs.failure=).
+    overrides.apply(&mut facts.config);
+    failure::note(facts);
+    let mut config = step("read config", || Config::load(&config_path))?;
     overrides.apply(&mut config);
     // The command line's values must pass the same checks as the file's.
     step("read config", || {
@@ -147,6 +299,8 @@ pub fn run(cli: &Cli, mode: &Mode) -> Result<()> {
             .validate()
             .context("after the rd.initoverlayfs.* overrides")
     })?;
+    facts.config = config.clone();
+    failure::note(facts);
     if let Some(d) = overrides.debug {
         log::set_debug(d);
     }
@@ -157,6 +311,8 @@ pub fn run(cli: &Cli, mode: &Mode) -> Result<()> {
         warn!("kernel command line: {w}");
     }
     let kver = step("read config", || sys::kernel_release().context("uname"))?;
+    facts.kver = Some(kver.clone());
+    failure::note(facts);
     info!(
         "config {}: bootfs={} hint={} bootfstype={} options={} image={} ({}) timeout={} s",
         config_path.display(),
@@ -170,8 +326,6 @@ pub fn run(cli: &Cli, mode: &Mode) -> Result<()> {
     );
 
     let layout = Layout::new(root);
-    // pid1: a failure keeps what is mounted (the emergency shell may be the image's).
-    let mut stack = MountStack::new(*mode != Mode::Pid1);
     if let Mode::Prefix(_) = mode {
         step("check bootfs", || {
             let boot = layout.boot();
@@ -183,6 +337,7 @@ pub fn run(cli: &Cli, mode: &Mode) -> Result<()> {
             }
             Ok(())
         })?;
+        facts.boot = Some(layout.boot());
     } else {
         let udev = *mode == Mode::Systemd;
         let modprobe = Modprobe::find();
@@ -252,25 +407,25 @@ pub fn run(cli: &Cli, mode: &Mode) -> Result<()> {
                 &device,
                 &fstype,
                 config.boot.options.as_deref(),
-                &mut stack,
+                stack,
             )
         })?;
+        facts.boot = Some(layout.boot());
+        failure::note(facts);
     }
 
     let lo = step("attach image", || {
         setup::attach_image(&layout, &config, &kver, Path::new("/dev"))
     })?;
     step("mount image", || {
-        setup::mount_image(&layout, &lo, &config.image.fstype, &mut stack)
+        setup::mount_image(&layout, &lo, &config.image.fstype, stack)
     })?;
     drop(lo); // the mount now holds the device; unmounting releases it (autoclear)
-    step("mount overlay", || {
-        setup::mount_overlay(&layout, &mut stack)
-    })?;
-    step("detach layers", || {
-        setup::detach_layers(&layout, &mut stack)
-    })?;
-    step("move boot", || setup::move_boot(&layout, &mut stack))?;
+    step("mount overlay", || setup::mount_overlay(&layout, stack))?;
+    step("detach layers", || setup::detach_layers(&layout, stack))?;
+    step("move boot", || setup::move_boot(&layout, stack))?;
+    facts.boot = Some(layout.merged().join("boot"));
+    failure::note(facts);
     stack.keep();
     info!(
         "ready in {} ms: {}",
@@ -282,5 +437,8 @@ pub fn run(cli: &Cli, mode: &Mode) -> Result<()> {
         return Ok(());
     }
     step("switch root", || switchroot::switch_root(&layout.merged()))?;
+    // The merged tree is `/` now, the boot filesystem at `/boot`.
+    facts.boot = Some(PathBuf::from("/boot"));
+    failure::note(facts);
     step("exec init", || switchroot::exec_init(&cli.init_args))
 }

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! initoverlayfs [--systemd] [--prefix DIR] [--no-switch-root] [INIT-ARGS...]
+//! initoverlayfs --systemd --on-failure
 //! ```
 //!
 //! * no options, pid 1: **pid1 mode** — it is `/init` of the mini initramfs:
@@ -17,6 +18,9 @@
 //!   filesystem; no early mounts, modules, device lookup or switch root.
 //!   Implies `--no-switch-root`. Run it inside `unshare -m`.
 //! * `--no-switch-root`: stop after the overlay is mounted and exit 0.
+//! * `--systemd --on-failure`: run by `pre-initoverlayfs-failure.service`
+//!   (the `OnFailure=` unit of the mini initramfs' services): applies
+//!   `[boot] failure` to a failure the program did not handle itself.
 //!
 //! Exit status outside pid1 mode: 0 success, 1 a step failed, 2 bad usage.
 //! When running as pid 1, unknown arguments are not errors: the kernel passes
@@ -30,6 +34,7 @@ use anyhow::{bail, Context, Result};
 /// One-screen usage text for `--help`.
 pub const USAGE: &str = "\
 usage: initoverlayfs [--systemd] [--prefix DIR] [--no-switch-root] [INIT-ARGS...]
+       initoverlayfs --systemd --on-failure
 
 Boot-time half of initoverlayfs: finds the boot filesystem, loop-mounts the
 erofs image from it under a tmpfs-backed overlay at /initoverlayfs and, as
@@ -38,6 +43,8 @@ pid 1, switches root into it.
   --systemd          run from pre-initoverlayfs.service (udev, no switch root)
   --prefix DIR       test mode: all paths under DIR, DIR/boot already mounted
   --no-switch-root   stop once /initoverlayfs is mounted
+  --on-failure       (with --systemd) a unit of the mini initramfs failed:
+                     record it and fall back, as [boot] failure says
   -h, --help         this text
   -V, --version      print the version
 ";
@@ -51,6 +58,8 @@ pub struct Cli {
     pub prefix: Option<PathBuf>,
     /// `--no-switch-root` (also implied by `--prefix`).
     pub no_switch_root: bool,
+    /// `--on-failure` (needs `--systemd`).
+    pub on_failure: bool,
     /// Arguments handed on to the real init (pid1 mode).
     pub init_args: Vec<String>,
 }
@@ -69,7 +78,8 @@ pub enum Action {
 /// Parses `args` (without `argv[0]`). `pid1`: we run as pid 1, so unknown
 /// words go to [`Cli::init_args`] instead of being errors.
 ///
-/// Errors: `--prefix` without a value, an unknown option when not pid 1.
+/// Errors: `--prefix` without a value, `--on-failure` without `--systemd`,
+/// an unknown option when not pid 1.
 pub fn parse(args: &[String], pid1: bool) -> Result<Action> {
     let mut cli = Cli::default();
     let mut it = args.iter();
@@ -77,6 +87,7 @@ pub fn parse(args: &[String], pid1: bool) -> Result<Action> {
         match arg.as_str() {
             "--systemd" => cli.systemd = true,
             "--no-switch-root" => cli.no_switch_root = true,
+            "--on-failure" if !pid1 => cli.on_failure = true,
             "--prefix" => {
                 let dir = it.next().context("--prefix needs a directory")?;
                 cli.prefix = Some(PathBuf::from(dir));
@@ -93,6 +104,9 @@ pub fn parse(args: &[String], pid1: bool) -> Result<Action> {
                 }
             }
         }
+    }
+    if cli.on_failure && (!cli.systemd || cli.prefix.is_some()) {
+        bail!("--on-failure is for systemd mode: use --systemd --on-failure");
     }
     if let Some(p) = &cli.prefix {
         if p.as_os_str().is_empty() {
@@ -129,6 +143,14 @@ mod tests {
         };
         assert_eq!(c.prefix, Some(PathBuf::from("/d")));
         assert!(c.no_switch_root, "--prefix implies --no-switch-root");
+        let Action::Run(c) = parse(&args(&["--systemd", "--on-failure"]), false).unwrap() else {
+            panic!()
+        };
+        assert!(c.systemd && c.on_failure);
+        let err = parse(&args(&["--on-failure"]), false)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--systemd --on-failure"), "{err}");
     }
 
     #[test]

@@ -7,14 +7,15 @@
 //! | `rd.initoverlayfs.image=PATH` | `[image] path` |
 //! | `rd.initoverlayfs.timeout=SECONDS` | `[boot] timeout` |
 //! | `rd.initoverlayfs.debug[=1\|0]` | debug logging |
-//! | `rd.initoverlayfs.shell=0\|1` | pid1 failure: emergency shell (default 1) or straight to the reboot |
+//! | `rd.initoverlayfs.failure=fallback\|shell` | `[boot] failure` |
+//! | `rd.initoverlayfs.shell=0\|1` | with `failure=shell` in pid1 mode: the emergency shell (default 1) or straight to the reboot |
 //!
 //! Values may be double-quoted (`"LABEL=my boot"`) as the kernel allows; the
 //! last occurrence of a word wins. Bad values and unknown
 //! `rd.initoverlayfs.*` words are reported as warnings and ignored: a typo on
 //! the command line must not stop the boot.
 
-use crate::config::Config;
+use crate::config::{Config, FailurePolicy};
 
 /// The `rd.initoverlayfs.*` settings found on a command line.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -31,6 +32,8 @@ pub struct Overrides {
     pub debug: Option<bool>,
     /// `rd.initoverlayfs.shell`.
     pub shell: Option<bool>,
+    /// `rd.initoverlayfs.failure=`.
+    pub failure: Option<FailurePolicy>,
     /// Problems with words we ignored, one human-readable line each.
     pub warnings: Vec<String>,
 }
@@ -102,6 +105,12 @@ pub fn parse(text: &str) -> Overrides {
                     crate::config::MAX_TIMEOUT_SECONDS
                 )),
             },
+            "failure" => match value.map(str::parse::<FailurePolicy>) {
+                Some(Ok(f)) => o.failure = Some(f),
+                _ => o
+                    .warnings
+                    .push(format!("ignoring {word:?}: expected fallback or shell")),
+            },
             "debug" | "shell" => match parse_bool(value.unwrap_or("")) {
                 Some(b) if key == "debug" => o.debug = Some(b),
                 Some(b) => o.shell = Some(b),
@@ -131,6 +140,9 @@ impl Overrides {
         if let Some(v) = self.timeout {
             config.boot.timeout = v;
         }
+        if let Some(f) = self.failure {
+            config.boot.failure = f;
+        }
     }
 }
 
@@ -143,7 +155,7 @@ mod tests {
         "BOOT_IMAGE=/vmlinuz-6.1.0-26-amd64 root=UUID=3f1c ro console=ttyS0 quiet \
         rd.initoverlayfs.bootfs=\"LABEL=my boot\" rd.initoverlayfs.bootfstype=xfs \
         rd.initoverlayfs.image=/x/initoverlayfs-{kver}.img rd.initoverlayfs.timeout=5 \
-        rd.initoverlayfs.debug\n";
+        rd.initoverlayfs.debug rd.initoverlayfs.failure=shell\n";
 
     #[test]
     fn splits_like_the_kernel() {
@@ -160,6 +172,7 @@ mod tests {
         assert_eq!(o.image.as_deref(), Some("/x/initoverlayfs-{kver}.img"));
         assert_eq!(o.timeout, Some(5));
         assert_eq!(o.debug, Some(true));
+        assert_eq!(o.failure, Some(FailurePolicy::Shell));
         assert!(o.warnings.is_empty(), "{:?}", o.warnings);
     }
 
@@ -174,16 +187,21 @@ mod tests {
         let o = parse(
             "rd.initoverlayfs.timeout=3 rd.initoverlayfs.timeout=9 rd.initoverlayfs.timeout=x \
              rd.initoverlayfs.debug=0 rd.initoverlayfs.bootfs= rd.initoverlayfs.colour=red \
-             rd.initoverlayfs.shell=0 rd.initoverlayfs.timeout=18446744073709551615",
+             rd.initoverlayfs.shell=0 rd.initoverlayfs.failure=reboot \
+             rd.initoverlayfs.timeout=18446744073709551615",
         );
         assert_eq!(o.timeout, Some(9));
         assert_eq!(o.debug, Some(false));
         assert_eq!(o.shell, Some(false));
         assert_eq!(o.bootfs, None);
-        assert_eq!(o.warnings.len(), 4, "{:?}", o.warnings);
+        assert_eq!(o.failure, None);
+        assert_eq!(o.warnings.len(), 5, "{:?}", o.warnings);
         assert!(o.warnings[0].contains("timeout=x"));
         assert!(o.warnings[2].contains("colour"));
-        assert!(o.warnings[3].contains("at most 3600"), "{:?}", o.warnings);
+        assert!(
+            o.warnings[3].contains("failure=reboot") && o.warnings[3].contains("fallback or shell")
+        );
+        assert!(o.warnings[4].contains("at most 3600"), "{:?}", o.warnings);
     }
 
     #[test]
@@ -197,6 +215,7 @@ mod tests {
         assert_eq!(c.boot.bootfs_hint.as_deref(), Some("/dev/vda2"));
         assert_eq!(c.boot.bootfstype.as_deref(), Some("xfs"));
         assert_eq!(c.boot.timeout, 5);
+        assert_eq!(c.boot.failure, FailurePolicy::Shell);
         assert_eq!(c.image.path_for("6.1"), "x/initoverlayfs-6.1.img");
         assert_eq!(c.image.fstype, "erofs");
     }

@@ -12,6 +12,10 @@
 //! options = "subvol=/@boot"
 //! drivers = ["virtio_blk"]
 //! timeout = 30
+//! failure = "fallback"
+//! fallback_entry = "4c7f2d1e9a8b4f6c8d0e1f2a3b4c5d6e-without_initoverlayfs.{kver}"
+//! grubenv = "/grub2/grubenv"
+//! tries = 3
 //! [image]
 //! path = "/initoverlayfs-{kver}.img"
 //! fstype = "erofs"
@@ -94,7 +98,35 @@ pub struct Boot {
     pub drivers: Vec<String>,
     /// Seconds to wait for the boot filesystem's device to appear.
     pub timeout: u64,
+    /// What the boot-time program does when the mini phase fails (after
+    /// the failure line and the failure record, see [`crate::trial`]):
+    /// `fallback` points the boot loader at [`Boot::fallback_entry`] and
+    /// reboots; `shell` stays for a person (emergency shell).
+    pub failure: FailurePolicy,
+    /// The id of the fallback entry (the original initramfs) the boot-time
+    /// program makes the boot loader boot next after a failure: the entry
+    /// file name without `.conf`, `{kver}` standing for the kernel release
+    /// (`TOKEN-without_initoverlayfs.{kver}`). Written by the installer for
+    /// the entries it writes; `None`: no fallback entry (a first build).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fallback_entry: Option<String>,
+    /// GRUB's environment block, as a path inside the boot filesystem
+    /// (`/grub2/grubenv`), when GRUB boots the entries: the boot-time
+    /// program sets `next_entry` there after a failure, and the trial is
+    /// counted with `boot_counter`/`boot_success`. Written by the installer;
+    /// `None`: not GRUB, or its grubenv is not on the boot filesystem.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grubenv: Option<String>,
+    /// How many boots a new install gets to reach `boot-complete.target`
+    /// before the boot loader gives up on it (the `+N` of the counted entry
+    /// `ID+N.conf`, or GRUB's `boot_counter`); `0` turns boot counting off.
+    /// `None`: `/etc/kernel/tries` when it exists, else [`DEFAULT_TRIES`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tries: Option<u32>,
 }
+
+/// Boot counting tries when neither `[boot] tries` nor `/etc/kernel/tries` says.
+pub const DEFAULT_TRIES: u32 = 3;
 
 impl Default for Boot {
     fn default() -> Self {
@@ -105,6 +137,44 @@ impl Default for Boot {
             options: None,
             drivers: Vec::new(),
             timeout: 30,
+            failure: FailurePolicy::default(),
+            fallback_entry: None,
+            grubenv: None,
+            tries: None,
+        }
+    }
+}
+
+/// `[boot] failure`: what a failed mini phase ends in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailurePolicy {
+    /// Point the boot loader at the fallback entry and reboot after a few
+    /// seconds: no person needed.
+    #[default]
+    Fallback,
+    /// Stay for a person: an emergency shell (pid1 mode) or systemd's
+    /// `emergency.target` (systemd mode), as for debugging.
+    Shell,
+}
+
+impl FailurePolicy {
+    /// The config/command line spelling: `fallback` or `shell`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailurePolicy::Fallback => "fallback",
+            FailurePolicy::Shell => "shell",
+        }
+    }
+}
+
+impl FromStr for FailurePolicy {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "fallback" => Ok(FailurePolicy::Fallback),
+            "shell" => Ok(FailurePolicy::Shell),
+            _ => bail!("unknown failure policy {s:?} (expected fallback or shell)"),
         }
     }
 }
@@ -486,6 +556,10 @@ impl Config {
         "boot.options",
         "boot.drivers",
         "boot.timeout",
+        "boot.tries",
+        "boot.failure",
+        "boot.fallback_entry",
+        "boot.grubenv",
         "image.path",
         "image.fstype",
         "image.compression",
@@ -615,6 +689,10 @@ bootfstype = "ext4"
 options = "subvol=/@boot"
 drivers = ["virtio_pci", "virtio_blk"]
 timeout = 30
+failure = "shell"
+fallback_entry = "m-without_initoverlayfs.{kver}"
+grubenv = "/grub2/grubenv"
+tries = 5
 [image]
 path = "/initoverlayfs-{kver}.img"
 fstype = "erofs"
@@ -637,6 +715,13 @@ initrd = ["mkinitrd", "{output}"]
         assert_eq!(c.boot.bootfstype.as_deref(), Some("ext4"));
         assert_eq!(c.boot.options.as_deref(), Some("subvol=/@boot"));
         assert_eq!(c.boot.drivers, ["virtio_pci", "virtio_blk"]);
+        assert_eq!(c.boot.failure, FailurePolicy::Shell);
+        assert_eq!(
+            c.boot.fallback_entry.as_deref(),
+            Some("m-without_initoverlayfs.{kver}")
+        );
+        assert_eq!(c.boot.grubenv.as_deref(), Some("/grub2/grubenv"));
+        assert_eq!(c.boot.tries, Some(5));
         assert_eq!(c.image.compression.algorithm, Algorithm::Lz4hc);
         assert_eq!(c.image.compression.level, Some(12));
         assert_eq!(c.init.mode, InitMode::Pid1);
@@ -653,6 +738,8 @@ initrd = ["mkinitrd", "{output}"]
         let c = Config::from_toml_str("").unwrap();
         assert_eq!(c, Config::default());
         assert_eq!(c.boot.timeout, 30);
+        assert_eq!(c.boot.failure, FailurePolicy::Fallback);
+        assert_eq!((c.boot.fallback_entry.as_ref(), c.boot.tries), (None, None));
         assert_eq!(c.image.fstype, "erofs");
         assert_eq!(c.init.mode, InitMode::Systemd);
         assert!(c.build.initoverlayfs.contains(&"--no-compress".to_string()));
@@ -678,6 +765,17 @@ initrd = ["mkinitrd", "{output}"]
         let err = format!("{:#}", Config::from_toml_str("[boots]\n").unwrap_err());
         assert!(err.contains("boots"), "{err}");
         assert!(err.contains("line 1"), "{err}");
+    }
+
+    #[test]
+    fn bad_failure_policy_is_an_error() {
+        let err = format!(
+            "{:#}",
+            Config::from_toml_str("[boot]\nfailure = \"panic\"\n").unwrap_err()
+        );
+        assert!(err.contains("panic") && err.contains("line 2"), "{err}");
+        assert_eq!("shell".parse::<FailurePolicy>().unwrap().as_str(), "shell");
+        assert!("Shell".parse::<FailurePolicy>().is_err());
     }
 
     #[test]

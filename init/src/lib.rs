@@ -10,7 +10,8 @@
 //! [`modules`] (modprobe, coldplug), [`udev`] (systemd mode triggers),
 //! [`resolve`] (spec -> device, with [`superblock`] and [`parttable`]),
 //! [`loopdev`], [`mounts`], [`setup`] (bootfs, image, overlay),
-//! [`switchroot`] and [`failure`] (the failure policy).
+//! [`switchroot`] and [`failure`] (the failure policy: the record of
+//! [`trial`], the boot loader's fallback through [`efivar`] or [`grubenv`]).
 
 pub mod log;
 
@@ -20,7 +21,9 @@ pub mod cmd;
 pub mod cmdline;
 pub mod config;
 pub mod early;
+pub mod efivar;
 pub mod failure;
+pub mod grubenv;
 pub mod loopdev;
 pub mod modules;
 pub mod mounts;
@@ -31,4 +34,5 @@ pub mod spec;
 pub mod superblock;
 pub mod switchroot;
 pub mod sys;
+pub mod trial;
 pub mod udev;

@@ -129,7 +129,7 @@ impl MountStack {
     }
 
     /// Success: leave everything mounted.
-    pub fn keep(mut self) {
+    pub fn keep(&mut self) {
         self.targets.clear();
     }
 }

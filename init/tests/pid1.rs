@@ -120,20 +120,15 @@ true
     assert!(!stderr.contains("initoverlayfs: error"), "{ctx}");
 }
 
-#[test]
-fn pid1_failure_without_shell_waits_then_reboots() {
-    require!(TOOLS, FILESYSTEMS);
+/// Runs the pid1 binary with `conf` in a private pid namespace (its reboot
+/// kills the namespace: SIGHUP, exit 129); returns (stdout, stderr, seconds).
+fn run_failing_pid1(conf: &str) -> (String, String, u64) {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let stage = d.join("stage");
     install_with_libs(Path::new(BIN), &stage, "/init");
     fs::create_dir_all(stage.join("etc")).unwrap();
-    let spec = "UUID=00000000-dead-beef-0000-000000000000";
-    fs::write(
-        stage.join("etc/initoverlayfs.conf"),
-        format!("[boot]\nbootfs = \"{spec}\"\ntimeout = 1\n[init]\nmode = \"pid1\"\n"),
-    )
-    .unwrap();
+    fs::write(stage.join("etc/initoverlayfs.conf"), conf).unwrap();
     let t = d.join("initramfs");
     fs::create_dir_all(&t).unwrap();
     let script = r#"
@@ -144,24 +139,61 @@ echo "INNER_RC=$?"
 echo "SECONDS=$(( $(date +%s) - start ))"
 "#;
     let (stdout, stderr) = in_namespace(script, &[("T", &t), ("STAGE", &stage)]);
-    let ctx = format!("stdout:\n{stdout}\nstderr:\n{stderr}");
-    // Killed by SIGHUP (the pid namespace's "reboot"); unshare re-raises it.
-    assert!(stdout.contains("INNER_RC=129"), "{ctx}");
     let secs: u64 = stdout
         .lines()
         .find_map(|l| l.strip_prefix("SECONDS="))
         .unwrap()
         .parse()
         .unwrap();
+    (stdout, stderr, secs)
+}
+
+const MISSING: &str = "UUID=00000000-dead-beef-0000-000000000000";
+
+#[test]
+fn pid1_failure_without_shell_waits_then_reboots() {
+    require!(TOOLS, FILESYSTEMS);
+    let (stdout, stderr, secs) = run_failing_pid1(&format!(
+        "[boot]\nbootfs = \"{MISSING}\"\ntimeout = 1\nfailure = \"shell\"\n[init]\nmode = \"pid1\"\n"
+    ));
+    let ctx = format!("stdout:\n{stdout}\nstderr:\n{stderr}");
+    // Killed by SIGHUP (the pid namespace's "reboot"); unshare re-raises it.
+    assert!(stdout.contains("INNER_RC=129"), "{ctx}");
     assert!((10..30).contains(&secs), "took {secs} s: {ctx}");
     let want = format!(
-        "initoverlayfs: error: find bootfs: boot filesystem {spec} did not appear within 1 s"
+        "initoverlayfs: error: find bootfs: boot filesystem {MISSING} did not appear within 1 s"
     );
     assert!(stderr.lines().any(|l| l.starts_with(&want)), "{ctx}");
     assert!(
         stderr.contains("initoverlayfs: no emergency shell; rebooting in 10 s"),
         "{ctx}"
     );
+    assert!(!stderr.contains("falling back"), "{ctx}");
+}
+
+#[test]
+fn pid1_failure_falls_back_and_reboots_after_5_s() {
+    require!(TOOLS, FILESYSTEMS);
+    // The default policy: no shell; the failure line, where the boot loader
+    // was pointed (nowhere here: no /boot, and outside an initramfs the
+    // host's EFI variables are left alone), then the reboot.
+    let (stdout, stderr, secs) = run_failing_pid1(&format!(
+        "[boot]\nbootfs = \"{MISSING}\"\ntimeout = 1\n\
+         fallback_entry = \"m-without_initoverlayfs.{{kver}}\"\n[init]\nmode = \"pid1\"\n"
+    ));
+    let ctx = format!("stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.contains("INNER_RC=129"), "{ctx}");
+    assert!((5..25).contains(&secs), "took {secs} s: {ctx}");
+    for want in [
+        "initoverlayfs: error: find bootfs: ",
+        // (warnings go to the kernel log only in pid1 mode; errors also here)
+        "initoverlayfs: failure not recorded: no EFI variables and no boot filesystem to write to",
+        "initoverlayfs: falling back to the original initramfs: cannot point the boot loader at m-without_initoverlayfs.",
+        "initoverlayfs: rebooting in 5 s",
+    ] {
+        assert!(stderr.contains(want), "missing {want:?}\n{ctx}");
+    }
+    assert!(!stderr.contains("emergency shell"), "{ctx}");
 }
 
 #[test]

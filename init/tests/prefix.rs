@@ -133,7 +133,9 @@ echo written > "$D/initoverlayfs/etc/newfile"
 echo "MERGED=$(cat "$D/initoverlayfs/etc/newfile")"
 [ -f "$D/initoverlayfs/boot/test.img" ] && echo BOOT_MOVED
 awk -v d="$D" '$2 == d"/initrofs" || $2 == d"/initoverlayfs" || $2 == d"/overlay" || $2 == d"/initoverlayfs/boot" {print "MOUNT", $2, $3, $4}' /proc/self/mounts
-n=$(for f in /sys/block/loop*/loop/backing_file; do [ "$(cat "$f")" = "$D/boot/test.img" ] && basename "$(dirname "$(dirname "$f")")"; done)
+# (`; true`: the loop's status is its last test's, false whenever the
+# highest-numbered loop device, e.g. another test's, is not ours.)
+n=$(for f in /sys/block/loop*/loop/backing_file; do [ "$(cat "$f" 2>/dev/null)" = "$D/boot/test.img" ] && basename "$(dirname "$(dirname "$f")")"; done; true)
 echo "LOOP=$n RO=$(cat /sys/block/$n/ro) AUTOCLEAR=$(cat /sys/block/$n/loop/autoclear)"
 # The overlay alone holds the image: unmounting it (and /boot in it) must
 # release the loop device, as the real root's switch does at boot.
@@ -307,4 +309,129 @@ fn usage_errors_exit_2() {
     let out = Command::new(BIN).arg("--help").output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).contains("--prefix DIR"));
+}
+
+/// The Boot Loader Interface variables' vendor GUID (efivarfs file suffix).
+const LOADER: &str = "4a67b082-0a4c-41cf-b6c7-440b29bb8c4f";
+
+/// `D/sys/firmware/efi/efivars` as systemd-boot leaves it: `LoaderEntrySelected`.
+fn fake_efivarfs(root: &Root, selected: &str) -> PathBuf {
+    let dir = root.d.join("sys/firmware/efi/efivars");
+    fs::create_dir_all(&dir).unwrap();
+    let mut v = vec![7, 0, 0, 0];
+    v.extend(
+        selected
+            .encode_utf16()
+            .chain([0])
+            .flat_map(u16::to_le_bytes),
+    );
+    fs::write(dir.join(format!("LoaderEntrySelected-{LOADER}")), v).unwrap();
+    dir
+}
+
+fn kver() -> String {
+    let out = Command::new("uname").arg("-r").output().unwrap().stdout;
+    String::from_utf8_lossy(&out).trim().to_string()
+}
+
+fn corrupt(root: &Root) {
+    let mut img = fs::read(root.image()).unwrap();
+    img[1024..1028].copy_from_slice(&[0, 0, 0, 0]);
+    fs::write(root.image(), img).unwrap();
+}
+
+const TRIAL_CONFIG: &str = "[boot]\nfallback_entry = \"m-without_initoverlayfs.{kver}\"\n\
+                            grubenv = \"/grub2/grubenv\"\n[image]\npath = \"/test.img\"\n";
+
+#[test]
+fn failure_points_systemd_boot_at_the_fallback_and_is_recorded() {
+    require_privileges!();
+    let root = Root::new(TRIAL_CONFIG);
+    let efi = fake_efivarfs(&root, "m-6.1+2-1.conf");
+    corrupt(&root);
+    let (rc, out, err) = root.run("echo UNEXPECTED_SUCCESS");
+    assert_eq!(rc, 1, "stdout:\n{out}\nstderr:\n{err}");
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("initoverlayfs: error: "))
+        .unwrap_or_else(|| panic!("no error line:\n{err}"));
+    let fallback = format!("m-without_initoverlayfs.{}.conf", kver());
+    assert!(
+        err.contains(&format!(
+            "initoverlayfs: falling back to the original initramfs: LoaderEntryOneShot={fallback}"
+        )),
+        "{err}"
+    );
+    assert!(err.contains("test mode (--prefix): not rebooting"), "{err}");
+    // systemd-boot's one-shot entry: attributes, UTF-16LE id, NUL.
+    let raw = fs::read(efi.join(format!("LoaderEntryOneShot-{LOADER}"))).unwrap();
+    let mut want = vec![7, 0, 0, 0];
+    want.extend(
+        fallback
+            .encode_utf16()
+            .chain([0])
+            .flat_map(u16::to_le_bytes),
+    );
+    assert_eq!(raw, want);
+    // The same record in our EFI variable and on the boot filesystem.
+    let var =
+        fs::read(efi.join("InitoverlayfsFailure-be959c55-40d9-4c10-860c-80208b70afc6")).unwrap();
+    let file = fs::read_to_string(root.d.join("boot/initoverlayfs-failure.txt")).unwrap();
+    assert_eq!(&var[..4], &[7, 0, 0, 0]);
+    assert_eq!(std::str::from_utf8(&var[4..]).unwrap(), file);
+    let error = line.strip_prefix("initoverlayfs: error: ").unwrap();
+    for want in [
+        "step=mount image\n".to_string(),
+        format!("error={error}\n"),
+        format!("kver={}\n", kver()),
+        "mode=test\n".to_string(),
+        "entry=m-6.1+2-1.conf\n".to_string(),
+        format!("action=LoaderEntryOneShot={fallback}\n"),
+    ] {
+        assert!(file.contains(&want), "{want:?} not in\n{file}");
+    }
+}
+
+#[test]
+fn failure_points_grub_at_the_fallback_without_efi() {
+    require_privileges!();
+    let root = Root::new(TRIAL_CONFIG);
+    fs::create_dir_all(root.d.join("boot/grub2")).unwrap();
+    let mut env =
+        b"# GRUB Environment Block\nsaved_entry=m-6.1\nboot_counter=1\nboot_success=0\n".to_vec();
+    env.resize(1024, b'#');
+    fs::write(root.d.join("boot/grub2/grubenv"), &env).unwrap();
+    corrupt(&root);
+    expect_failure(&root);
+    let env = fs::read_to_string(root.d.join("boot/grub2/grubenv")).unwrap();
+    assert_eq!(env.len(), 1024);
+    let vars: Vec<&str> = env.lines().filter(|l| l.contains('=')).collect();
+    assert_eq!(
+        vars,
+        [
+            "saved_entry=m-6.1",
+            "boot_success=0",
+            &format!("next_entry=m-without_initoverlayfs.{}", kver())
+        ]
+    );
+    let file = fs::read_to_string(root.d.join("boot/initoverlayfs-failure.txt")).unwrap();
+    assert!(
+        file.contains("action=grubenv next_entry=m-without_initoverlayfs."),
+        "{file}"
+    );
+}
+
+#[test]
+fn shell_policy_records_but_leaves_the_boot_loader_alone() {
+    require_privileges!();
+    let root = Root::new(&TRIAL_CONFIG.replace("[boot]\n", "[boot]\nfailure = \"shell\"\n"));
+    let efi = fake_efivarfs(&root, "m-6.1.conf");
+    corrupt(&root);
+    expect_failure(&root);
+    assert!(!efi.join(format!("LoaderEntryOneShot-{LOADER}")).exists());
+    let file = fs::read_to_string(root.d.join("boot/initoverlayfs-failure.txt")).unwrap();
+    assert!(
+        file.contains("action=none: [boot] failure = \"shell\""),
+        "{file}"
+    );
 }

@@ -130,6 +130,17 @@ fn systemd_mode_failure_exits_1_and_undoes_mounts() {
         errors[0].ends_with("/initrofs as nosuchfs read-only: No such device (os error 19)"),
         "{ctx}"
     );
+    // The default policy (fallback) records the failure on the boot
+    // filesystem, but outside an initramfs neither touches the host's EFI
+    // variables nor reboots it.
+    for want in [
+        "initoverlayfs: failure recorded in /boot/initoverlayfs-failure.txt",
+        "initoverlayfs: not in an initramfs (no /etc/initrd-release): leaving EFI variables alone",
+        "initoverlayfs: not in an initramfs (no /etc/initrd-release): not rebooting",
+    ] {
+        assert!(stderr.contains(want), "missing {want:?}\n{ctx}");
+    }
+    assert!(!stderr.contains("rebooting in"), "{ctx}");
 }
 
 /// A btrfs boot filesystem whose image lives in the subvolume `@boot` (as

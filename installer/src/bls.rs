@@ -151,20 +151,62 @@ impl fmt::Display for Entry {
     }
 }
 
-/// The entry id of a file name: the name without `.conf` and without a
-/// boot-counting suffix (`+LEFT` or `+LEFT-DONE`).
-pub fn entry_id(file_name: &str) -> &str {
+/// A boot counter of an entry file name (`+LEFT` or `+LEFT-DONE` right
+/// before `.conf`), systemd docs/AUTOMATIC_BOOT_ASSESSMENT.md and the Boot
+/// Loader Specification's "Boot counting": systemd-boot decrements `left`
+/// and increments `done` each time it boots the entry; at `left == 0` the
+/// entry is *bad* and sorts after all others; `systemd-bless-boot` drops
+/// the counter once the boot is good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counter {
+    /// Tries left.
+    pub left: u32,
+    /// Tries done (`0` when the name has only `+LEFT`).
+    pub done: u32,
+}
+
+impl Counter {
+    /// Whether the entry ran out of tries (systemd-boot's "bad" state).
+    pub fn bad(&self) -> bool {
+        self.left == 0
+    }
+}
+
+/// Splits an entry file name into its id (without `.conf` and counter) and
+/// its boot counter, the way systemd-boot's `boot_entry_parse_tries()`
+/// (src/boot/boot.c) reads it: the last `+`, digits, optionally `-` and
+/// digits, then `.conf`. Anything else after the last `+` is part of the id.
+/// `a+3.conf` → (`a`, 3 left 0 done); `a+1-2.conf` → (`a`, 1 left 2 done);
+/// `a.conf` → (`a`, none); `a+x.conf` → (`a+x`, none).
+pub fn split_counter(file_name: &str) -> (&str, Option<Counter>) {
     let stem = file_name.strip_suffix(".conf").unwrap_or(file_name);
-    match stem.rsplit_once('+') {
-        Some((base, counter))
-            if !counter.is_empty()
-                && counter
-                    .split('-')
-                    .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())) =>
-        {
-            base
-        }
-        _ => stem,
+    let Some((base, counter)) = stem.rsplit_once('+') else {
+        return (stem, None);
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let (left, done) = match counter.split_once('-') {
+        Some((l, d)) if digits(l) && digits(d) => (l, d),
+        None if digits(counter) => (counter, "0"),
+        _ => return (stem, None),
+    };
+    match (left.parse::<u32>(), done.parse::<u32>()) {
+        (Ok(left), Ok(done)) => (base, Some(Counter { left, done })),
+        _ => (stem, None),
+    }
+}
+
+/// The entry id of a file name: the name without `.conf` and without a
+/// boot-counting suffix (`+LEFT` or `+LEFT-DONE`), see [`split_counter`].
+pub fn entry_id(file_name: &str) -> &str {
+    split_counter(file_name).0
+}
+
+/// The file name of entry `id` with a fresh boot counter of `tries`
+/// (`ID+3.conf`), or without one when `tries` is 0 (`ID.conf`).
+pub fn counted_name(id: &str, tries: u32) -> String {
+    match tries {
+        0 => format!("{id}.conf"),
+        n => format!("{id}+{n}.conf"),
     }
 }
 
@@ -243,5 +285,43 @@ mod tests {
         assert_eq!(entry_id("abc-6.1+3.conf"), "abc-6.1");
         assert_eq!(entry_id("abc-6.1+2-1.conf"), "abc-6.1");
         assert_eq!(entry_id("abc-6.1+x.conf"), "abc-6.1+x");
+    }
+
+    #[test]
+    fn counters_as_systemd_boot_reads_them() {
+        let c = |left, done| Some(Counter { left, done });
+        // The walkthrough of systemd's AUTOMATIC_BOOT_ASSESSMENT.md.
+        for (name, want) in [
+            ("4.14.11-300.fc27.x86_64+3.conf", c(3, 0)),
+            ("4.14.11-300.fc27.x86_64+2-1.conf", c(2, 1)),
+            ("4.14.11-300.fc27.x86_64+1-2.conf", c(1, 2)),
+            ("4.14.11-300.fc27.x86_64+0-3.conf", c(0, 3)),
+            ("4.14.11-300.fc27.x86_64.conf", None),
+        ] {
+            assert_eq!(
+                split_counter(name),
+                ("4.14.11-300.fc27.x86_64", want),
+                "{name}"
+            );
+        }
+        assert!(split_counter("a+0-3.conf").1.unwrap().bad());
+        assert!(!split_counter("a+1-2.conf").1.unwrap().bad());
+        // The last `+` counts; a counter in the middle or a malformed one is
+        // part of the id (systemd-boot ignores it).
+        assert_eq!(split_counter("a+1-b+2.conf"), ("a+1-b", c(2, 0)));
+        for id_only in [
+            "a+.conf",
+            "a+-1.conf",
+            "a+1-.conf",
+            "a+1-2-3.conf",
+            "a+x.conf",
+            "a+99999999999.conf",
+        ] {
+            let stem = id_only.trim_end_matches(".conf");
+            assert_eq!(split_counter(id_only), (stem, None), "{id_only}");
+        }
+        assert_eq!(counted_name("m-6.1", 3), "m-6.1+3.conf");
+        assert_eq!(counted_name("m-6.1", 0), "m-6.1.conf");
+        assert_eq!(split_counter(&counted_name("m-6.1", 5)), ("m-6.1", c(5, 0)));
     }
 }

@@ -68,6 +68,10 @@ pub struct Report {
     pub drivers: Vec<String>,
     /// Every check, in order.
     pub checks: Vec<Check>,
+    /// The trial boot of the checked kernel: boot loader, counter, and the
+    /// last failure the boot-time program recorded (null when detection
+    /// failed).
+    pub trial: Option<crate::trial::Report>,
 }
 
 fn check(id: &str, status: Status, detail: impl Into<String>) -> Check {
@@ -256,7 +260,7 @@ pub fn checks(det: &Detection, plan: &anyhow::Result<Plan>) -> Vec<Check> {
             Status::Warn,
             format!(
                 "no BLS entry for {}: {} will be created",
-                det.kver, p.main_entry
+                det.kver, p.final_entry
             ),
         ),
     });
@@ -277,6 +281,7 @@ pub fn checks(det: &Detection, plan: &anyhow::Result<Plan>) -> Vec<Check> {
         lines.extend(legacy);
         v.push(check("boot-entries", Status::Warn, lines.join("; ")));
     }
+    v.push(trial_check(det, &trial_report(det, plan)));
     v.push(match &det.initrd {
         Some(i) => check(
             "initramfs",
@@ -369,6 +374,63 @@ fn bootfs_check(det: &Detection) -> Check {
     }
 }
 
+/// How the trial of the detected kernel stands.
+pub fn trial_report(det: &Detection, plan: &anyhow::Result<Plan>) -> crate::trial::Report {
+    let installed = plan
+        .as_ref()
+        .ok()
+        .is_some_and(|p| det.target.path(&p.image).is_ok_and(|h| h.is_file()));
+    crate::trial::report(
+        &det.target,
+        &crate::install::trial_places(det),
+        &det.loader,
+        &det.tries,
+        &det.entries,
+        &det.kver,
+        installed,
+    )
+}
+
+/// The `trial` check: how a new install is counted, how the last trial
+/// went. A failed trial is a warning (running the install again is how to
+/// retry, so it must not block it); an unreadable `/etc/kernel/tries` fails.
+fn trial_check(det: &Detection, t: &crate::trial::Report) -> Check {
+    let counting = match (&det.tries, det.loader.kind) {
+        (Err(e), _) => return check("trial", Status::Fail, e.clone()),
+        (Ok((0, from)), _) => format!("boot counting off ({from})"),
+        (Ok((n, from)), crate::loader::Kind::Grub) => match &det.loader.grubenv {
+            Some(g) => format!("{n} tries ({from}) in {g}"),
+            None => "no grubenv found: no boot counting".into(),
+        },
+        (Ok((n, from)), _) => format!("{n} tries ({from}) in the entry name"),
+    };
+    let detail = format!(
+        "{} ({}): {counting}; {}",
+        det.loader.kind.as_str(),
+        det.loader.found_by,
+        t.detail
+    );
+    // Whether a failed boot can reach the fallback with nobody there.
+    let no_way_back = match det.loader.kind {
+        crate::loader::Kind::Grub if det.loader.grubenv_in_bootfs.is_none() => Some(
+            "GRUB's grubenv is not on the boot filesystem, so a failed boot cannot point GRUB at the fallback entry: it reboots into the same entry",
+        ),
+        crate::loader::Kind::Unknown => Some(
+            "boot loader unknown: a failed boot reaches the fallback entry only if the boot loader implements boot counting",
+        ),
+        _ => None,
+    };
+    let status = match (t.state, no_way_back) {
+        (crate::trial::State::Failed, _) | (_, Some(_)) => Status::Warn,
+        _ => Status::Pass,
+    };
+    let detail = match no_way_back {
+        Some(w) => format!("{detail}; {w}"),
+        None => detail,
+    };
+    check("trial", status, detail)
+}
+
 /// The `drivers` check: what goes into the mini initramfs; fails when
 /// `--drivers auto` found no device or the config names a non-module.
 fn drivers_check(det: &Detection) -> Check {
@@ -403,6 +465,7 @@ pub fn report(det: &Detection) -> Report {
     let has_original = det.initrd.is_some();
     let plan = plan::plan(det, has_original);
     let checks = checks(det, &plan);
+    let trial = Some(trial_report(det, &plan));
     Report {
         compatible: checks.iter().all(|c| c.status != Status::Fail),
         kver: det.kver.clone(),
@@ -415,6 +478,7 @@ pub fn report(det: &Detection) -> Report {
             .map(|c| c.algorithm.as_str().to_string()),
         drivers: det.config.boot.drivers.clone(),
         checks,
+        trial,
     }
 }
 
@@ -430,6 +494,7 @@ pub fn failed_report(kver: Option<&str>, err: &anyhow::Error) -> Report {
         compression: None,
         drivers: Vec::new(),
         checks: vec![check("detect", Status::Fail, format!("{err:#}"))],
+        trial: None,
     }
 }
 

@@ -8,6 +8,51 @@ use initoverlayfs::config::{Compression, InitMode};
 
 use crate::drivers::DriversArg;
 
+/// The end of `-h` (and where `--help` and the man page start theirs).
+const AFTER_HELP: &str = "Exit status: 0 success (or compatible), 1 incompatible or failed, 2 usage error.\n\
+Trial boots: a new install boots as a trial until boot-complete.target; a failed one falls\n\
+back to the entry with the original initramfs by itself. --check shows how the last trial\n\
+went; running the install again starts a new trial (see --help).\n\
+Examples:\n  initoverlayfs-install --check\n  initoverlayfs-install -y\n  \
+initoverlayfs-install --drivers auto -y\n  \
+initoverlayfs-install --rollback\n  initoverlayfs-install --root /mnt/image --kver 6.8.5-301.fc40.x86_64 -y";
+
+/// The end of `--help` and the NOTES of the man page: exit status, trial
+/// boots, examples.
+const AFTER_LONG_HELP: &str =
+    "Exit status: 0 success (or compatible), 1 incompatible or failed, 2 usage error.
+
+Trial boots. A new install boots as a trial until a boot through it reaches \
+boot-complete.target; a failed trial falls back to the entry with the original initramfs \
+(the fallback entry, TOKEN-without_initoverlayfs.KVER.conf) by itself, with nobody at the \
+console.
+  Counting: with systemd-boot the main entry is renamed ID+N.conf (systemd's Automatic \
+Boot Assessment; systemd-bless-boot.service drops the counter once the boot is good); \
+with GRUB, grubenv boot_counter=N and boot_success=0 (initoverlayfs-bless.service marks \
+the boot good). N is [boot] tries, else /etc/kernel/tries, else 3; 0 turns counting off.
+  Failure: the boot-time program records the step, the error line and the time (EFI \
+variable InitoverlayfsFailure-be959c55-40d9-4c10-860c-80208b70afc6, and \
+/boot/initoverlayfs-failure.txt), points the boot loader at the fallback entry \
+(LoaderEntryOneShot, or grubenv next_entry) and reboots; see initoverlayfs(8) for what \
+each boot loader covers.
+  The boot after a failed trial: initoverlayfs-after-boot.service (--after-boot) logs one \
+journal entry, MESSAGE_ID=fa4ae00695d14a53af819a01fcf610e6, and makes the fallback entry \
+the default (LoaderEntryDefault, or grubenv saved_entry), so that the failed install is \
+not retried on every boot.
+  What happened: --check (the trial line) and --check --json (\"trial\": state none, \
+running, good or failed; last_failure with step, error, time_utc); \
+journalctl MESSAGE_ID=fa4ae00695d14a53af819a01fcf610e6.
+  Again: running initoverlayfs-install again (no rebuild needed) starts a new trial and \
+restores the default entry; --rollback removes initoverlayfs.
+
+Examples:
+  initoverlayfs-install --check
+  initoverlayfs-install -y
+  initoverlayfs-install --drivers auto -y
+  initoverlayfs-install --check --json | jq .trial
+  initoverlayfs-install --rollback
+  initoverlayfs-install --root /mnt/image --kver 6.8.5-301.fc40.x86_64 -y";
+
 /// Install initoverlayfs for a kernel: detect the layout, check the kernel,
 /// build the erofs image and the mini initramfs, and point the boot entry at
 /// them, keeping a fallback entry and rollback copies.
@@ -15,11 +60,9 @@ use crate::drivers::DriversArg;
 #[command(
     name = "initoverlayfs-install",
     version,
-    group(ArgGroup::new("mode").args(["check", "rollback", "list_rollbacks"]).multiple(false)),
-    after_help = "Exit status: 0 success (or compatible), 1 incompatible or failed, 2 usage error.\n\
-                  Examples:\n  initoverlayfs-install --check\n  initoverlayfs-install -y\n  \
-                  initoverlayfs-install --drivers auto -y\n  \
-                  initoverlayfs-install --rollback\n  initoverlayfs-install --root /mnt/image --kver 6.8.5-301.fc40.x86_64 -y"
+    group(ArgGroup::new("mode").args(["check", "rollback", "list_rollbacks", "after_boot", "bless"]).multiple(false)),
+    after_help = AFTER_HELP,
+    after_long_help = AFTER_LONG_HELP
 )]
 pub struct Cli {
     /// Rebuild even when the install for this kernel is already in effect.
@@ -84,6 +127,20 @@ pub struct Cli {
     /// List the rollback generations (id, date, kernel, files).
     #[arg(long)]
     pub list_rollbacks: bool,
+
+    /// Act once on a failed trial boot (run early in every boot by
+    /// initoverlayfs-after-boot.service): log it to the journal
+    /// (MESSAGE_ID=fa4ae00695d14a53af819a01fcf610e6) and make the fallback
+    /// entry the default until the next install.
+    #[arg(long, conflicts_with_all = ["dry_run", "compression", "init_mode", "drivers", "force", "kver"])]
+    pub after_boot: bool,
+
+    /// Mark a GRUB trial boot good (run by initoverlayfs-bless.service once
+    /// boot-complete.target is reached): grubenv boot_success=1,
+    /// boot_counter unset. systemd-boot entries are blessed by
+    /// systemd-bless-boot.service.
+    #[arg(long, conflicts_with_all = ["dry_run", "compression", "init_mode", "drivers", "force", "kver"])]
+    pub bless: bool,
 }
 
 fn parse_drivers(s: &str) -> Result<DriversArg, String> {
@@ -105,6 +162,10 @@ pub enum Mode {
     Rollback(Option<u64>),
     /// `--list-rollbacks`.
     ListRollbacks,
+    /// `--after-boot`.
+    AfterBoot,
+    /// `--bless`.
+    Bless,
 }
 
 impl Cli {
@@ -116,6 +177,10 @@ impl Cli {
             Mode::Rollback(g)
         } else if self.list_rollbacks {
             Mode::ListRollbacks
+        } else if self.after_boot {
+            Mode::AfterBoot
+        } else if self.bless {
+            Mode::Bless
         } else {
             Mode::Install
         }
@@ -159,6 +224,12 @@ mod tests {
         assert_eq!(c.compression.unwrap().to_string(), "lz4hc,9");
         assert_eq!(c.init_mode, Some(InitMode::Pid1));
         assert!(Cli::try_parse_from(["x", "--check", "--rollback"]).is_err());
+        let c = Cli::try_parse_from(["x", "--after-boot"]).unwrap();
+        assert_eq!(c.mode(), Mode::AfterBoot);
+        let c = Cli::try_parse_from(["x", "--bless", "--root", "/mnt"]).unwrap();
+        assert_eq!(c.mode(), Mode::Bless);
+        assert!(Cli::try_parse_from(["x", "--bless", "--after-boot"]).is_err());
+        assert!(Cli::try_parse_from(["x", "--after-boot", "--force"]).is_err());
         assert!(Cli::try_parse_from(["x", "--compression", "brotli"]).is_err());
         command().debug_assert();
     }

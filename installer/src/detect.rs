@@ -12,6 +12,7 @@ use crate::entries::{self, EntryFile};
 use crate::initramfs::{self, CurrentInitrd};
 use crate::kernel::{self, KernelSupport};
 use crate::layout::{self, BootRoot, Layout};
+use crate::loader::{self, BootLoader};
 use crate::osrelease::OsRelease;
 use crate::target::Target;
 use crate::tools::{self, Tools};
@@ -55,6 +56,13 @@ pub struct Detection {
     /// What decides whether boot finds `/boot` as `config` says (live: the
     /// mounts and the spec's device; offline: the fstab), or why unknown.
     pub bootfs: Result<bootfs::Facts, String>,
+    /// The boot loader reading the entries (decides how the trial is counted).
+    pub loader: BootLoader,
+    /// The boot counter a new trial gets and where it came from, or why it
+    /// cannot be read (`/etc/kernel/tries` not a number).
+    pub tries: Result<(u32, String), String>,
+    /// The efivarfs directory (live UEFI boots only, or the test hook).
+    pub efivars: Option<std::path::PathBuf>,
 }
 
 impl Detection {
@@ -62,6 +70,29 @@ impl Detection {
     pub fn entry(&self) -> Option<&EntryFile> {
         entries::find_for_kver(&self.entries, &self.kver)
     }
+
+    /// The boot counter a new trial gets (0: none, also when unreadable;
+    /// the `trial` check fails then).
+    pub fn tries(&self) -> u32 {
+        self.tries.as_ref().map_or(0, |t| t.0)
+    }
+}
+
+/// The id of the main entry of `kver`: the existing entry's, else the one
+/// an install creates (`TOKEN-KVER`).
+pub fn main_entry_id(entry: Option<&EntryFile>, token: Option<&str>, kver: &str) -> String {
+    match entry {
+        Some(e) => e.id().to_string(),
+        None => format!("{}-{kver}", token.unwrap_or("linux")),
+    }
+}
+
+/// `[boot] fallback_entry` for the fallback of main entry `main_id`: the
+/// fallback's id ([`entries::fallback_id`]) with the kernel release written
+/// `{kver}`, so one config serves every kernel whose entries follow the
+/// same pattern.
+pub fn fallback_template(main_id: &str, kver: &str) -> String {
+    entries::fallback_id(main_id).replace(kver, initoverlayfs::config::KVER_PLACEHOLDER)
 }
 
 /// kernel-install's entry token: `KERNEL_INSTALL_ENTRY_TOKEN`,
@@ -186,6 +217,22 @@ pub fn detect(
 
     let entry = entries::find_for_kver(&entries, &kver);
     let initrd = initramfs::discover(target, &boot_root, entry, token.as_deref(), &kver)?;
+    let efivars = loader::efivars(target);
+    let loader = loader::detect(target, &layout, efivars.as_deref())?;
+    // Installer-managed keys: what the boot-time program needs to fall back.
+    // The fallback entry exists when there is an original initramfs (else
+    // an earlier install's value stays).
+    if initrd.is_some() {
+        let main_id = main_entry_id(entry, token.as_deref(), &kver);
+        config.boot.fallback_entry = Some(fallback_template(&main_id, &kver));
+    }
+    config.boot.grubenv = match loader.kind {
+        loader::Kind::Grub => loader.grubenv_in_bootfs.clone(),
+        _ => None,
+    };
+    let tries = loader::tries(target, config.boot.tries)
+        .and_then(|t| loader::check_tries(t.0).map(|()| t))
+        .map_err(|e| format!("{e:#}"));
     let free = target
         .path(&boot_root.mount)
         .and_then(|m| space::available(&m))
@@ -208,6 +255,9 @@ pub fn detect(
         initrd,
         free,
         bootfs,
+        loader,
+        tries,
+        efivars,
     })
 }
 

@@ -10,9 +10,13 @@
 //! 6. the image into place; note the mini initramfs' hash in the generation;
 //! 7. check that the written config resolves as it will at boot (the spec
 //!    names the device on /boot, the options show what /boot shows, the
-//!    image is there), then the switch: rename the mini initramfs over the
-//!    entry's initrd (a new entry, when there was none, is written after that);
-//! 8. syncfs /boot (+ freeze/thaw on xfs), prune old generations.
+//!    image is there), give the main entry its trial name (`ID+N.conf`,
+//!    see [`crate::loader`]; one atomic rename), then the switch: rename the
+//!    mini initramfs over the entry's initrd (a new entry, when there was
+//!    none, is written after that); on GRUB arm the trial in grubenv;
+//! 8. syncfs /boot (+ freeze/thaw on xfs), prune old generations, and
+//!    forget an earlier failed trial of this kernel (its failure record,
+//!    the default entry its handling changed).
 //!
 //! Until 7 the entry boots the original initramfs; from 7 on the mini one
 //! with its image already in place. Any error after 2 restores the
@@ -39,6 +43,7 @@ use crate::plan::{self, Plan};
 use crate::rollback::{Generation, Installed, Store};
 use crate::space::human;
 use crate::target::Target;
+use crate::trial;
 
 /// The lock file (target path), shared with `--rollback`.
 pub const LOCK_PATH: &str = "/var/lib/initoverlayfs/lock";
@@ -109,7 +114,11 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
         }
     }
 
-    let store = Store::new(&target)?;
+    let store = Store::new(&target)?.with_grubenv(
+        (det.loader.kind == crate::loader::Kind::Grub && det.tries() > 0)
+            .then(|| det.loader.grubenv.clone())
+            .flatten(),
+    );
     if !cli.dry_run {
         store.clean()?;
         for m in check::boot_mounts(&det) {
@@ -166,7 +175,37 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
         }
     }
     let in_effect = carry.as_ref().is_some_and(|g| store.in_effect(&target, g));
+    let places = trial_places(&det);
     if in_effect && !cli.force && conf_current && target.path(&plan.image)?.is_file() {
+        let state = trial::report(
+            &target,
+            &places,
+            &det.loader,
+            &det.tries,
+            &det.entries,
+            &det.kver,
+            true,
+        );
+        // Another kernel's failure record does not make this one's trial failed.
+        let this_kernel = match &state.last_failure {
+            Some(f) => f.kver.is_empty() || f.kver == det.kver,
+            None => true,
+        };
+        if state.state == trial::State::Failed && this_kernel && !cli.dry_run {
+            // Running the installer again after a failed trial is how a
+            // user asks for another one: same build, trial counter reset.
+            rearm(&det, &plan, &places)?;
+            println!(
+                "initoverlayfs is installed for kernel {} (generation {}); its last trial had failed:
+  {}
+A new trial is armed: {}.",
+                det.kver,
+                carry.as_ref().map(|g| g.manifest.id).unwrap_or_default(),
+                state.detail,
+                describe_trial(&det, &plan)
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
         println!(
             "initoverlayfs is already installed for kernel {} (generation {}); use --force to rebuild.",
             det.kver,
@@ -201,6 +240,7 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
     let outcome = match transaction(
         &det,
         &plan,
+        &places,
         conf_text.as_deref(),
         original.as_deref(),
         &store,
@@ -241,13 +281,90 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
     }
     let pruned = store.prune(&target, det.config.rollback.keep.max(1))?;
     point("pruned");
+    let forgotten = forget_failure(&det, &places);
     print_summary(&det, &plan, &outcome, &pruned, cli.root.as_deref());
+    for f in forgotten {
+        println!("  earlier failed trial: {f}");
+    }
     Ok(ExitCode::SUCCESS)
 }
 
+/// Where the trial state of the detected target lives.
+pub fn trial_places(det: &Detection) -> trial::Places {
+    let boot_mount = det
+        .layout
+        .boot
+        .as_ref()
+        .map_or("/boot", |b| b.mount_point.as_str());
+    trial::Places::new(&det.target, &det.loader, boot_mount)
+}
+
+/// After an install or re-arm for `det.kver`: the failure records of that
+/// kernel go, and a default entry their handling changed is restored.
+/// Best effort: a failure here is a warning (the install itself is done).
+fn forget_failure(det: &Detection, places: &trial::Places) -> Vec<String> {
+    match trial::clear_failure(&det.target, places, Some(&det.kver)) {
+        Ok(done) => done,
+        Err(e) => vec![format!(
+            "warning: could not clear it ({e:#}); `initoverlayfs-install --check` may still report it"
+        )],
+    }
+}
+
+/// The trial a finished install starts, in words.
+fn describe_trial(det: &Detection, plan: &Plan) -> String {
+    let tries = det.tries();
+    let name = plan.final_entry.rsplit('/').next().unwrap_or_default();
+    let fallback = plan
+        .fallback_entry
+        .as_ref()
+        .map(|(p, _)| p.rsplit('/').next().unwrap_or_default().to_string());
+    let counting = match (det.loader.kind, tries) {
+        (_, 0) => "boot counting off ([boot] tries = 0)".to_string(),
+        (crate::loader::Kind::Grub, n) => match &det.loader.grubenv {
+            Some(g) => format!("GRUB counts {n} boots in {g} (boot_counter)"),
+            None => "GRUB without a grubenv: no boot counting".to_string(),
+        },
+        (_, n) => format!("entry {name}: {n} boots to reach boot-complete.target"),
+    };
+    match fallback {
+        Some(f) => format!("{counting}; a failed boot falls back to {f}"),
+        None => format!("{counting}; no fallback entry (there was no initramfs before)"),
+    }
+}
+
+/// Re-arms the trial of an install in effect whose last trial failed: the
+/// main entry gets its fresh counter (`ID+N.conf`), GRUB's counter is set
+/// again, and the failure is forgotten. Files stay as the in-effect
+/// generation recorded them (a rollback restores the entry's names).
+fn rearm(det: &Detection, plan: &Plan, places: &trial::Places) -> Result<()> {
+    let t = &det.target;
+    trial::settle_family(
+        t,
+        det.entry().map(|e| e.path.as_str()),
+        &plan.final_entry,
+        &plan.entry_family,
+    )?;
+    if let (crate::loader::Kind::Grub, Some(g), n) = (det.loader.kind, &places.grubenv, det.tries())
+    {
+        if n > 0 {
+            trial::arm_grubenv(t, g, n)?;
+        }
+    }
+    for m in check::boot_mounts(det) {
+        atomic::flush_for_bootloader(&t.path(&m)?)?;
+    }
+    for f in forget_failure(det, places) {
+        println!("  {f}");
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
 fn transaction(
     det: &Detection,
     plan: &Plan,
+    places: &trial::Places,
     conf_text: Option<&str>,
     original: Option<&Path>,
     store: &Store,
@@ -333,15 +450,28 @@ fn transaction(
         "the boot-time program would not find the image as configured; the boot entry was not switched",
     )?;
     point("boot filesystem verified");
+    // The trial: the entry's counted name before the mini initramfs goes
+    // live (one rename; never two names of one id side by side).
+    if let Some(e) = det.entry() {
+        trial::settle_family(t, Some(&e.path), &plan.final_entry, &plan.entry_family)?;
+        point("trial entry named");
+    }
     atomic::rename(&mini_stage, &mini)?;
     point("mini initramfs switched in");
     if let Some(entry) = &plan.new_main_entry {
         atomic::write(
-            &host(&plan.main_entry)?,
+            &host(&plan.final_entry)?,
             entry.to_string().as_bytes(),
             0o644,
         )?;
         point("new entry written");
+    }
+    if let (crate::loader::Kind::Grub, Some(g)) = (det.loader.kind, &places.grubenv) {
+        if det.tries() > 0 {
+            trial::arm_grubenv(t, g, det.tries())
+                .with_context(|| format!("cannot arm the trial in {g}"))?;
+            point("grubenv trial armed");
+        }
     }
 
     // 8. durable for the boot loader
@@ -428,14 +558,20 @@ fn print_plan(det: &Detection, plan: &Plan, original: Option<&Path>) {
     if let Some((p, _)) = &plan.fallback_entry {
         println!("  write the fallback entry {p}");
     }
-    if plan.new_main_entry.is_some() {
-        println!("  create the entry {}", plan.main_entry);
+    if plan.new_main_entry.is_some() && det.entry().is_none() {
+        println!("  create the entry {}", plan.final_entry);
+    } else if plan.final_entry != plan.main_entry {
+        println!(
+            "  rename the entry {} to {} (its initrd becomes the mini initramfs)",
+            plan.main_entry, plan.final_entry
+        );
     } else {
         println!(
             "  keep the entry {} (its initrd becomes the mini initramfs)",
             plan.main_entry
         );
     }
+    println!("  trial: {}", describe_trial(det, plan));
 }
 
 fn print_summary(det: &Detection, plan: &Plan, o: &Outcome, pruned: &[u64], root: Option<&Path>) {
@@ -472,6 +608,7 @@ fn print_summary(det: &Detection, plan: &Plan, o: &Outcome, pruned: &[u64], root
     } else {
         println!("  no fallback entry: there was no initramfs before this install");
     }
+    println!("  trial: {}", describe_trial(det, plan));
     if !pruned.is_empty() {
         println!("  pruned old rollback generations: {pruned:?}");
     }

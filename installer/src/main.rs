@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use initoverlayfs_install::cli::{Cli, Mode};
-use initoverlayfs_install::{check_cmd, install, rollback_cmd};
+use initoverlayfs_install::{check_cmd, install, rollback_cmd, trial_cmd};
 
 fn main() -> ExitCode {
     let cli = Cli::parse_args();
@@ -13,6 +13,8 @@ fn main() -> ExitCode {
         Mode::Install => install::run(&cli),
         Mode::Rollback(generation) => rollback_cmd::rollback(&cli, generation),
         Mode::ListRollbacks => rollback_cmd::list(&cli),
+        Mode::AfterBoot => trial_cmd::after_boot(&cli),
+        Mode::Bless => trial_cmd::bless(&cli),
     };
     match result {
         Ok(code) => code,

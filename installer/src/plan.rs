@@ -28,8 +28,17 @@ pub struct Plan {
     pub fallback_in_entry: Option<String>,
     /// The erofs image (on the boot filesystem).
     pub image: String,
-    /// The main entry file.
+    /// The main entry file as it is now (or, when there is none, the
+    /// uncounted name an install creates it under).
     pub main_entry: String,
+    /// The main entry file after the install: `ID+N.conf` (the trial, see
+    /// [`crate::loader`]) when the boot loader counts in file names and
+    /// tries are on, `ID.conf` with tries off; `main_entry` under GRUB.
+    pub final_entry: String,
+    /// Every file of the main entry's id now and the names it may get
+    /// (uncounted, trial, counted variants found): recorded in the rollback
+    /// generation, so a rollback leaves exactly the recorded ones.
+    pub entry_family: Vec<String>,
     /// The main entry text to write after the switch: a new entry when there
     /// is none for kver, or the existing one given the `initrd` line it lacked.
     pub new_main_entry: Option<Entry>,
@@ -53,6 +62,11 @@ impl Plan {
             self.image.clone(),
             self.main_entry.clone(),
         ];
+        for p in std::iter::once(&self.final_entry).chain(&self.entry_family) {
+            if !v.contains(p) {
+                v.push(p.clone());
+            }
+        }
         v.extend(self.fallback.clone());
         v.extend(self.fallback_entry.as_ref().map(|f| f.0.clone()));
         v.extend(self.kernel_copy.as_ref().map(|k| k.1.clone()));
@@ -183,6 +197,29 @@ pub fn plan(det: &Detection, has_original: bool) -> Result<Plan> {
     } else {
         (None, None, None)
     };
+    // The trial: the main entry's name after the install.
+    let dir = br.entries_dir();
+    let main_name = main_entry
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let id = crate::bls::entry_id(&main_name).to_string();
+    let final_entry = if det.loader.kind.counts_in_file_names() {
+        format!("{dir}/{}", crate::bls::counted_name(&id, det.tries()))
+    } else {
+        main_entry.clone()
+    };
+    let mut entry_family: Vec<String> = det
+        .entries
+        .iter()
+        .filter(|e| e.id() == id && e.path.rsplit_once('/').map(|p| p.0) == Some(dir.as_str()))
+        .map(|e| e.path.clone())
+        .collect();
+    let uncounted = format!("{dir}/{id}.conf");
+    if !entry_family.contains(&uncounted) {
+        entry_family.push(uncounted);
+    }
     let conf = crate::conf::path();
     let conf_backup = det
         .existing
@@ -196,6 +233,8 @@ pub fn plan(det: &Detection, has_original: bool) -> Result<Plan> {
         fallback_in_entry,
         image,
         main_entry,
+        final_entry,
+        entry_family,
         new_main_entry,
         fallback_entry,
         kernel_copy,

@@ -13,7 +13,7 @@
 //! ones) is a path of the target resolved by [`Target::path`], so neither
 //! the tree's symlinks nor a `copy` in a manifest can reach the build host.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -23,6 +23,44 @@ use serde::{Deserialize, Serialize};
 
 use crate::atomic;
 use crate::target::Target;
+
+/// Puts the recorded trial variables back into the GRUB environment block
+/// (other variables untouched); nothing when they already are, or when the
+/// block is gone.
+///
+/// Errors: the block exists but cannot be read or rewritten.
+pub fn restore_env(target: &Target, e: &EnvBefore) -> Result<()> {
+    let path = target.path(&e.file)?;
+    if !path.is_file() {
+        return Ok(());
+    }
+    let mut env = initoverlayfs::grubenv::GrubEnv::load(&path)?;
+    let before = env.clone();
+    for (k, v) in &e.vars {
+        match v {
+            Some(v) => env.set(k, v)?,
+            None => {
+                env.unset(k);
+            }
+        }
+    }
+    if env != before {
+        env.store(&path)?;
+    }
+    Ok(())
+}
+
+/// The boot entry family of a target path: (entries directory, entry id)
+/// for `…/loader/entries/NAME.conf`, None for any other file. All names of
+/// one id (`ID.conf`, `ID+3.conf`, `ID+1-2.conf`) are one entry whose name
+/// changes with its boot counter (systemd-boot renames it at every boot).
+pub fn entry_family(path: &str) -> Option<(String, String)> {
+    let (dir, name) = path.rsplit_once('/')?;
+    if !dir.ends_with("/loader/entries") || !name.ends_with(".conf") {
+        return None;
+    }
+    Some((dir.to_string(), crate::bls::entry_id(name).to_string()))
+}
 
 /// The store directory in the target.
 pub const STORE: &str = "/var/lib/initoverlayfs/rollback";
@@ -76,7 +114,28 @@ pub struct Manifest {
     /// for absent files; a rollback removes them again when empty.
     #[serde(default)]
     pub created_dirs: Vec<String>,
+    /// GRUB's counting variables before the install armed its trial.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grubenv: Option<EnvBefore>,
 }
+
+/// The variables of GRUB's environment block an install changes (the
+/// trial's `boot_counter` and `boot_success`), as they were before it. The
+/// block is not saved as a file: GRUB and grubby change other variables in
+/// it (`saved_entry` with every kernel update) that a rollback must keep.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvBefore {
+    /// The block (target path).
+    pub file: String,
+    /// Each variable's value before (None: unset).
+    pub vars: BTreeMap<String, Option<String>>,
+}
+
+/// The grubenv variables an install changes.
+pub const GRUBENV_VARS: [&str; 2] = [
+    initoverlayfs::grubenv::BOOT_COUNTER,
+    initoverlayfs::grubenv::BOOT_SUCCESS,
+];
 
 /// `installed.json`: what the install put in place.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -130,6 +189,9 @@ pub struct Store {
     pub dir: PathBuf,
     /// The target, to resolve the files of generations.
     target: Target,
+    /// GRUB's environment block whose trial variables new generations
+    /// record ([`Store::with_grubenv`]).
+    grubenv: Option<String>,
 }
 
 fn read_json<T: for<'de> Deserialize<'de>>(p: &Path) -> Result<T> {
@@ -153,7 +215,34 @@ impl Store {
         Ok(Store {
             dir: target.path(STORE)?,
             target: target.clone(),
+            grubenv: None,
         })
+    }
+
+    /// New generations also record the trial variables of the GRUB
+    /// environment block `grubenv` (target path), which the install changes.
+    pub fn with_grubenv(mut self, grubenv: Option<String>) -> Store {
+        self.grubenv = grubenv;
+        self
+    }
+
+    /// The trial variables of the store's grubenv now (or as `carry` has them).
+    fn env_before(&self, carry: Option<&Generation>) -> Result<Option<EnvBefore>> {
+        if let Some(e) = carry.and_then(|g| g.manifest.grubenv.clone()) {
+            return Ok(Some(e));
+        }
+        let Some(file) = &self.grubenv else {
+            return Ok(None);
+        };
+        let env = initoverlayfs::grubenv::GrubEnv::load(&self.target.path(file)?)?;
+        let vars = GRUBENV_VARS
+            .iter()
+            .map(|k| (k.to_string(), env.get(k).map(str::to_string)))
+            .collect();
+        Ok(Some(EnvBefore {
+            file: file.clone(),
+            vars,
+        }))
     }
 
     /// Host path of `rel` (`12/manifest.json`) in the store, resolved in
@@ -330,6 +419,18 @@ impl Store {
         }
         let mut records = Vec::new();
         let mut seen = HashMap::new();
+        // The entry families the carried generation describes: a name of
+        // such a family it does not record did not exist before
+        // initoverlayfs (a trial name, renamed by the boot loader since).
+        let carried_families: Vec<(String, String)> = carry
+            .map(|g| {
+                g.manifest
+                    .files
+                    .iter()
+                    .filter_map(|r| entry_family(&r.path))
+                    .collect()
+            })
+            .unwrap_or_default();
         for (n, path) in paths.iter().enumerate() {
             if seen.insert(path.clone(), ()).is_some() {
                 continue;
@@ -337,7 +438,10 @@ impl Store {
             let copy_name = format!("files/{n}");
             let dest = tmp.join(&copy_name);
             let carried = carry.and_then(|g| g.record(path).map(|r| (g, r)));
-            let state = if let Some((g, r)) = carried {
+            let family_carried = entry_family(path).is_some_and(|f| carried_families.contains(&f));
+            let state = if carried.is_none() && family_carried {
+                State::Absent
+            } else if let Some((g, r)) = carried {
                 match &r.state {
                     State::Saved {
                         size,
@@ -413,6 +517,7 @@ impl Store {
             version: env!("CARGO_PKG_VERSION").to_string(),
             files: records,
             created_dirs,
+            grubenv: self.env_before(carry)?,
         };
         let text = serde_json::to_vec_pretty(&manifest).context("cannot serialize manifest")?;
         atomic::write(&tmp.join("manifest.json"), &text, 0o644)?;
@@ -539,6 +644,11 @@ impl Store {
             atomic::remove(&target.path(&r.path)?)?;
             crate::crash::point("rollback: removed a file");
         }
+        self.reset_entry_families(target, g)?;
+        if let Some(e) = &g.manifest.grubenv {
+            restore_env(target, e)?;
+            crate::crash::point("rollback: grubenv restored");
+        }
         // Deepest first; only when empty (someone else may use them now).
         let mut dirs = g.manifest.created_dirs.clone();
         dirs.sort_by_key(|d| std::cmp::Reverse(d.len()));
@@ -547,6 +657,44 @@ impl Store {
             if fs::remove_dir(&h).is_ok() {
                 if let Some(p) = h.parent() {
                     atomic::fsync_dir(p)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Leaves of every entry family `g` records exactly the names it saved:
+    /// other names of the same id (the boot loader renamed our trial entry
+    /// `ID+3.conf` to `ID+2-1.conf`, or blessed it to `ID.conf` where the
+    /// original was `ID+1-2.conf`) are removed.
+    ///
+    /// Errors: the entries directory cannot be listed, or a file removed.
+    fn reset_entry_families(&self, target: &Target, g: &Generation) -> Result<()> {
+        let mut families: Vec<(String, String)> = g
+            .manifest
+            .files
+            .iter()
+            .filter_map(|r| entry_family(&r.path))
+            .collect();
+        families.sort();
+        families.dedup();
+        for (dir, id) in families {
+            let host = target.path(&dir)?;
+            let Ok(rd) = fs::read_dir(&host) else {
+                continue;
+            };
+            let mut names: Vec<String> = rd
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".conf") && crate::bls::entry_id(n) == id)
+                .collect();
+            names.sort();
+            for name in names {
+                let path = format!("{dir}/{name}");
+                let saved = matches!(g.record(&path).map(|r| &r.state), Some(State::Saved { .. }));
+                if !saved {
+                    atomic::remove(&host.join(&name))?;
+                    crate::crash::point("rollback: removed a renamed entry");
                 }
             }
         }
@@ -617,5 +765,25 @@ impl Store {
             pruned.push(g.manifest.id);
         }
         Ok(pruned)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::entry_family;
+
+    #[test]
+    fn entry_families() {
+        let f = |d: &str, i: &str| Some((d.to_string(), i.to_string()));
+        assert_eq!(
+            entry_family("/boot/loader/entries/m-6.1+2-1.conf"),
+            f("/boot/loader/entries", "m-6.1")
+        );
+        assert_eq!(
+            entry_family("/efi/loader/entries/m-6.1.conf"),
+            f("/efi/loader/entries", "m-6.1")
+        );
+        assert_eq!(entry_family("/boot/initramfs-6.1.img"), None);
+        assert_eq!(entry_family("/boot/loader/loader.conf"), None);
     }
 }

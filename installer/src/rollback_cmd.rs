@@ -52,7 +52,20 @@ pub fn rollback(cli: &Cli, generation: Option<u64>) -> Result<ExitCode> {
             return Ok(ExitCode::from(1));
         }
     }
+    // What a failed trial of this kernel changed (records, the default
+    // entry) belongs to the install being undone; read before the restore
+    // removes the config that says where it lives.
+    let trial_ctx = crate::trial::Installed::gather(&target).ok();
     store.restore(&target, &g)?;
+    let forgotten = match &trial_ctx {
+        Some(ctx) => crate::trial::clear_failure(&target, &ctx.places, Some(&g.manifest.kver))
+            .unwrap_or_else(|e| {
+                vec![format!(
+                    "warning: could not clear the failure record ({e:#})"
+                )]
+            }),
+        None => Vec::new(),
+    };
     let mut dirs: BTreeSet<String> = ["/boot", "/efi", "/boot/efi"].map(String::from).into();
     for r in &g.manifest.files {
         if let Some(p) = Path::new(&r.path).parent() {
@@ -75,6 +88,9 @@ pub fn rollback(cli: &Cli, generation: Option<u64>) -> Result<ExitCode> {
         g.manifest.kver,
         describe(&g.manifest.files)
     );
+    for f in forgotten {
+        println!("  earlier failed trial: {f}");
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -159,3 +159,87 @@ fn sigkill_at_every_step_of_a_forced_rebuild() {
     assert!(killed >= 10, "only {killed} crash points were reached");
     eprintln!("killed the rebuild at {killed} points");
 }
+
+/// The same with systemd-boot, where the install renames the main entry to
+/// its trial name `ID+3.conf`: at every kill point exactly one file of the
+/// entry's id exists and boots, and rollback (or a re-run and rollback)
+/// gives back the original name and bytes; also for a forced rebuild after
+/// systemd-boot counted a boot (`ID+2-1.conf`).
+#[test]
+fn sigkill_at_every_step_with_a_counted_entry() {
+    let (_t, template) = temp_root("fedora");
+    common::as_systemd_boot(&template);
+    let pristine = snapshot(&template);
+    let id = format!("{FEDORA_MID}-{FEDORA_KVER}");
+    let entries = |r: &Path| r.join("boot/loader/entries");
+    let original =
+        std::fs::read(template.join(format!("boot/initramfs-{FEDORA_KVER}.img"))).unwrap();
+    let bootable = |r: &Path, n: u32| {
+        let name = common::entry_file(&entries(r), &id);
+        assert_bootable(r, &name, &original, FEDORA_KVER);
+        eprintln!("point {n}: {name}");
+    };
+    let mut killed = 0;
+    for n in 1..100 {
+        let (_a, root) = copy_of(&template);
+        let o = run_crashing(&root, &["-y"], n);
+        if o.status.success() {
+            break;
+        }
+        assert_eq!(o.status.signal(), Some(9), "point {n}: {}", show(&o));
+        killed += 1;
+        bootable(&root, n);
+        let (_b, root2) = copy_of(&root);
+        let o = run(&root, &["--rollback", "-y"]);
+        if !o.status.success() {
+            assert!(String::from_utf8_lossy(&o.stderr).contains("no rollback generation"));
+        }
+        assert_same(&pristine, &snapshot(&root), &format!("point {n}: rollback"));
+        let o = run(&root2, &["-y"]);
+        assert_eq!(o.status.code(), Some(0), "point {n}: re-run: {}", show(&o));
+        assert_eq!(
+            common::entry_file(&entries(&root2), &id),
+            format!("{id}+3.conf")
+        );
+        let o = run(&root2, &["--rollback", "-y"]);
+        assert_eq!(o.status.code(), Some(0), "point {n}: {}", show(&o));
+        assert_same(
+            &pristine,
+            &snapshot(&root2),
+            &format!("point {n}: re-run + rollback"),
+        );
+    }
+    assert!(killed >= 10, "only {killed} crash points were reached");
+
+    // A forced rebuild after a counted boot, killed at every step.
+    let o = run(&template, &["-y"]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    std::fs::rename(
+        entries(&template).join(format!("{id}+3.conf")),
+        entries(&template).join(format!("{id}+2-1.conf")),
+    )
+    .unwrap();
+    let mut killed = 0;
+    for n in 1..100 {
+        let (_a, root) = copy_of(&template);
+        let o = run_crashing(&root, &["-y", "--force"], n);
+        if o.status.success() {
+            assert_eq!(
+                common::entry_file(&entries(&root), &id),
+                format!("{id}+3.conf")
+            );
+            break;
+        }
+        assert_eq!(o.status.signal(), Some(9), "point {n}: {}", show(&o));
+        killed += 1;
+        bootable(&root, n);
+        let o = run(&root, &["--rollback", "-y"]);
+        assert_eq!(o.status.code(), Some(0), "point {n}: {}", show(&o));
+        assert_same(
+            &pristine,
+            &snapshot(&root),
+            &format!("rebuild point {n}: rollback"),
+        );
+    }
+    assert!(killed >= 10, "only {killed} crash points were reached");
+}

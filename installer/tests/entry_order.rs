@@ -25,7 +25,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{run, show, temp_root, FEDORA_MID};
+use common::{as_systemd_boot, entry_file, run, show, temp_root, FEDORA_MID};
 
 const FEDORA_NEW: &str = "6.5.12-300.fc39.x86_64";
 const FEDORA_OLD: &str = "6.5.6-300.fc39.x86_64";
@@ -36,9 +36,33 @@ const DEB_OLD: &str = "6.1.0-12-amd64";
 #[derive(Debug, Clone)]
 struct Ent {
     file: String,
+    /// The id systemd-boot and bootctl give it: the file name without the
+    /// boot counter, with `.conf`.
+    id: String,
+    /// Its boot counter's tries left, if counted.
+    tries_left: Option<u32>,
     sort_key: Option<String>,
     machine_id: Option<String>,
     version: Option<String>,
+}
+
+/// systemd's reading of a boot counter: the last `+`, digits, optionally
+/// `-digits`, right before `.conf` (src/boot/boot.c boot_entry_parse_tries).
+fn id_and_tries(file: &str) -> (String, Option<u32>) {
+    let stem = file.trim_end_matches(".conf");
+    if let Some((base, c)) = stem.rsplit_once('+') {
+        let left = c.split_once('-').map_or(c, |(l, _)| l);
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        let ok = digits(left)
+            && match c.split_once('-') {
+                Some((_, d)) => digits(d),
+                None => true,
+            };
+        if ok {
+            return (format!("{base}.conf"), left.parse().ok());
+        }
+    }
+    (file.to_string(), None)
 }
 
 fn read_entries(dir: &Path) -> Vec<Ent> {
@@ -55,11 +79,14 @@ fn read_entries(dir: &Path) -> Vec<Ent> {
                 (key == k).then(|| val.trim().to_string())
             })
         };
+        let (id, tries_left) = id_and_tries(&file);
         v.push(Ent {
             sort_key: get("sort-key"),
             machine_id: get("machine-id"),
             version: get("version"),
             file,
+            id,
+            tries_left,
         });
     }
     v
@@ -138,9 +165,15 @@ fn sd_vercmp(a: &str, b: &str) -> Ordering {
     }
 }
 
-/// bootctl's `boot_entry_compare()` (Less = shown first). bootctl's ids are
-/// the file names with `.conf`.
+/// bootctl's `boot_entry_compare()` (Less = shown first), as systemd-boot's
+/// (src/boot/boot.c): entries without tries left last, then sort-key,
+/// machine-id and version, then the ids (file names with `.conf`, without
+/// the boot counter).
 fn sd_order(x: &Ent, y: &Ent) -> Ordering {
+    let r = (x.tries_left == Some(0)).cmp(&(y.tries_left == Some(0)));
+    if r.is_ne() {
+        return r;
+    }
     let r = x.sort_key.is_none().cmp(&y.sort_key.is_none());
     if r.is_ne() {
         return r;
@@ -159,7 +192,7 @@ fn sd_order(x: &Ent, y: &Ent) -> Ordering {
             return r;
         }
     }
-    sd_vercmp(&y.file, &x.file)
+    sd_vercmp(&y.id, &x.id)
 }
 
 /// grub blscfg's `vercmp()` (rpm's, with `+` sorting like `~` but after the
@@ -323,7 +356,7 @@ fn sorted(entries: &[Ent], cmp: fn(&Ent, &Ent) -> Ordering) -> Vec<String> {
     }
     let mut v = entries.to_vec();
     v.sort_by(cmp);
-    v.into_iter().map(|e| e.file).collect()
+    v.into_iter().map(|e| e.id).collect()
 }
 
 fn ok(o: &std::process::Output) {
@@ -453,6 +486,8 @@ fn the_old_tilde_name_sorted_above_its_main_entry_in_modern_grub() {
     // at the `-` inside the mark, so its name field is longer and newer.
     let ent = |file: &str| Ent {
         file: file.into(),
+        id: file.into(),
+        tries_left: None,
         sort_key: None,
         machine_id: None,
         version: Some(FEDORA_NEW.into()),
@@ -490,6 +525,19 @@ fn fedora_grub_entries_fallbacks_never_above_their_kernel() {
 #[test]
 fn kernel_install_entries_fallback_right_after_its_kernel() {
     let (_t, root) = debian_installed();
+    // No GRUB here: the main entries are trial entries, counted in their
+    // names (the fallbacks and the rescue entry are not).
+    let dir = root.join("boot/loader/entries");
+    for k in [DEB_NEW, DEB_OLD] {
+        assert_eq!(
+            entry_file(&dir, &format!("debian-{k}")),
+            format!("debian-{k}+3.conf")
+        );
+        assert_eq!(
+            entry_file(&dir, &format!("debian-without_initoverlayfs.{k}")),
+            format!("debian-without_initoverlayfs.{k}.conf")
+        );
+    }
     let entries = read_entries(&root.join("boot/loader/entries"));
     assert!(entries
         .iter()
@@ -605,4 +653,53 @@ fn bootctl_lists_every_entry_we_write_in_the_right_order() {
     let (ids, stderr) = bootctl_list(&bootctl, &root.join("boot"));
     assert!(stderr.contains("Invalid loader entry name"), "{stderr}");
     assert_eq!(ids.len(), 4, "{ids:?}");
+}
+
+/// What systemd-boot does with a failed trial that left no one-shot
+/// variable: the entry whose counter ran out (`+0-3`) sorts last, and the
+/// default is the first entry (`config_select_default_entry()` in
+/// src/boot/boot.c picks the first when nothing else is set). With
+/// `sort-key` entries that is the bad kernel's own fallback; without, the
+/// next kernel's entry, which is why the boot-time program sets
+/// `LoaderEntryOneShot` and the fallback boot sets `LoaderEntryDefault`.
+#[test]
+fn a_bad_trial_entry_sorts_last_and_what_becomes_the_default() {
+    let bad = |root: &Path, id: &str| {
+        let dir = root.join("boot/loader/entries");
+        let cur = entry_file(&dir, id);
+        fs::rename(dir.join(&cur), dir.join(format!("{id}+0-3.conf"))).unwrap();
+    };
+    // kernel-install entries (sort-key): the fallback of the same kernel.
+    let (_t, deb) = debian_installed();
+    bad(&deb, &format!("debian-{DEB_NEW}"));
+    let entries = read_entries(&deb.join("boot/loader/entries"));
+    let [m_new, f_new, m_old, f_old, rescue] = debian_names();
+    let want = vec![
+        f_new.clone(),
+        m_old.clone(),
+        f_old.clone(),
+        rescue.clone(),
+        m_new.clone(),
+    ];
+    assert_eq!(sorted(&entries, sd_order), want);
+    // Fedora-style entries (no sort-key) under systemd-boot: the next kernel.
+    let (_t, fed) = temp_root("fedora");
+    as_systemd_boot(&fed);
+    for k in [FEDORA_OLD, FEDORA_NEW] {
+        ok(&run(&fed, &["-y", "--kver", k]));
+    }
+    bad(&fed, &format!("{FEDORA_MID}-{FEDORA_NEW}"));
+    let fentries = read_entries(&fed.join("boot/loader/entries"));
+    let [fm_new, fm_old, frescue, ff_new, ff_old] = fedora_names();
+    let fwant = vec![fm_old, frescue, ff_new, ff_old, fm_new];
+    assert_eq!(sorted(&fentries, sd_order), fwant);
+
+    let Some(bootctl) = bootctl() else {
+        eprintln!("SKIP (bootctl part): no bootctl (Debian package systemd-boot; .ci/install-deps unpacks it)");
+        return;
+    };
+    let (ids, stderr) = bootctl_list(&bootctl, &deb.join("boot"));
+    assert_eq!(ids, want, "stderr: {stderr}");
+    let (ids, stderr) = bootctl_list(&bootctl, &fed.join("boot"));
+    assert_eq!(ids, fwant, "stderr: {stderr}");
 }

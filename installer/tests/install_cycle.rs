@@ -198,8 +198,10 @@ fn new_entry_from_kernel_cmdline_and_generations_pruned() {
     let kver = "5.14.0-427.13.1.el9_4.x86_64";
     let pristine = snapshot(&root);
     ok(&run(&root, &["-y"]));
+    // A new entry is a trial entry from the start (no GRUB files in this
+    // root: the boot loader is not known, so the BLS boot counter is used).
     let entry =
-        fs::read_to_string(root.join(format!("boot/loader/entries/rhel-{kver}.conf"))).unwrap();
+        fs::read_to_string(root.join(format!("boot/loader/entries/rhel-{kver}+3.conf"))).unwrap();
     assert_eq!(
         entry,
         format!(
@@ -327,7 +329,7 @@ fn upstream_config_is_migrated_with_backup() {
     // Debian naming: the mini initramfs replaces /boot/initrd.img-KVER and a
     // new entry is created from /etc/kernel/cmdline.
     let entry =
-        fs::read_to_string(root.join(format!("boot/loader/entries/debian-{kver}.conf"))).unwrap();
+        fs::read_to_string(root.join(format!("boot/loader/entries/debian-{kver}+3.conf"))).unwrap();
     assert!(
         entry.contains(&format!("initrd /initrd.img-{kver}\n")),
         "{entry}"
@@ -457,7 +459,7 @@ fn offline_new_entry_without_cmdline_uses_the_targets_fstab() {
     fs::remove_file(root.join("etc/kernel/cmdline")).unwrap();
     ok(&run(&root, &["-y", "--kver", "6.1.0-13-amd64"]));
     let entry =
-        fs::read_to_string(root.join("boot/loader/entries/debian-6.1.0-13-amd64.conf")).unwrap();
+        fs::read_to_string(root.join("boot/loader/entries/debian-6.1.0-13-amd64+3.conf")).unwrap();
     assert!(
         entry.contains("\noptions root=UUID=aaaaaaaa-1111-2222-3333-444444444444 ro\n"),
         "{entry}"

@@ -134,3 +134,51 @@ fn failing_install_warns_and_keeps_kernel_install_going() {
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
     assert!(String::from_utf8_lossy(&o.stderr).contains("warning: initoverlayfs-install failed"));
 }
+
+#[test]
+fn remove_finds_a_trial_entry_under_every_counted_name() {
+    // systemd-boot: the main entry becomes a trial entry (ID+3.conf), which
+    // systemd-boot renames at each boot; `remove` must find it by its id.
+    let (_t, root) = temp_root("fedora");
+    common::as_systemd_boot(&root);
+    let entries = root.join("boot/loader/entries");
+    let id = format!("{FEDORA_MID}-{OLD}");
+    let entry_dir = root.join(format!("boot/{FEDORA_MID}/{OLD}"));
+    let o = plugin(
+        &root,
+        &["add", OLD, entry_dir.to_str().unwrap(), "/boot/vmlinuz"],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert_eq!(common::entry_file(&entries, &id), format!("{id}+3.conf"));
+    let added = snapshot(&root);
+    for renamed in [format!("{id}+2-1.conf"), format!("{id}+0-3.conf")] {
+        let cur = common::entry_file(&entries, &id);
+        std::fs::rename(entries.join(cur), entries.join(&renamed)).unwrap();
+    }
+    let o = plugin(&root, &["remove", OLD, entry_dir.to_str().unwrap()], &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains(&format!("{id}+0-3.conf")),
+        "{}",
+        show(&o)
+    );
+    // Nothing of the removed kernel's entries is left (kernel-install's own
+    // plugin removes the entry it wrote; ours, renamed, is gone too), nor
+    // the files `add` created; the rest is as `add` left it.
+    let left: Vec<String> = common::names(&entries)
+        .into_iter()
+        .filter(|n| n.contains(OLD))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    let mut expected = added.clone();
+    for gone in [
+        format!("boot/loader/entries/{id}+3.conf"),
+        format!("boot/loader/entries/{FEDORA_MID}-without_initoverlayfs.{OLD}.conf"),
+        format!("boot/initoverlayfs-{OLD}.img"),
+        format!("boot/initramfs-{OLD}.img.without-initoverlayfs"),
+    ] {
+        assert!(expected.remove(&gone).is_some(), "{gone} was not added");
+    }
+    common::assert_same(&expected, &snapshot(&root), "after remove");
+}

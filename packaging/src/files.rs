@@ -184,6 +184,27 @@ pub const FILES: &[FileEntry] = &[
         Plain,
     ),
     entry(
+        Repo("installer/units/initoverlayfs-after-boot.service"),
+        "/usr/lib/systemd/system/initoverlayfs-after-boot.service",
+        0o644,
+        Main,
+        Plain,
+    ),
+    entry(
+        Repo("installer/units/initoverlayfs-bless.service"),
+        "/usr/lib/systemd/system/initoverlayfs-bless.service",
+        0o644,
+        Main,
+        Plain,
+    ),
+    entry(
+        Repo("installer/systemd/initoverlayfs-generator"),
+        "/usr/lib/systemd/system-generators/initoverlayfs-generator",
+        0o755,
+        Main,
+        Plain,
+    ),
+    entry(
         Ghost,
         "/etc/initoverlayfs.conf",
         0o644,
@@ -264,6 +285,13 @@ pub const FILES: &[FileEntry] = &[
     entry(
         Repo("init/units/pre-initoverlayfs-switch-root.service"),
         "/usr/lib/systemd/system/pre-initoverlayfs-switch-root.service",
+        0o644,
+        Init,
+        Plain,
+    ),
+    entry(
+        Repo("init/units/pre-initoverlayfs-failure.service"),
+        "/usr/lib/systemd/system/pre-initoverlayfs-failure.service",
         0o644,
         Init,
         Plain,

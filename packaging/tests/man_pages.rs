@@ -142,6 +142,9 @@ fn conf_page_documents_every_key_and_default() {
     full.boot.bootfstype = Some("ext4".into());
     full.boot.options = Some("subvol=/@boot".into());
     full.boot.drivers = vec!["virtio_blk".into()];
+    full.boot.fallback_entry = Some("m-without_initoverlayfs.{kver}".into());
+    full.boot.grubenv = Some("/grub2/grubenv".into());
+    full.boot.tries = Some(3);
     let all = keys(&full.to_toml_string().unwrap());
     let defaults = keys(&Config::default().to_toml_string().unwrap());
     assert!(all.len() >= 12, "{all:?}");
@@ -176,6 +179,7 @@ fn conf_page_documents_every_key_and_default() {
             None => assert!(
                 flat.contains(&format!("{key} (string, optional)"))
                     || flat.contains(&format!("{key} (array of strings, optional)"))
+                    || flat.contains(&format!("{key} (integer, optional)"))
                     || flat.contains(&format!("{key} (string, no default)")),
                 "[{section}] {key}: optional key not marked so"
             ),

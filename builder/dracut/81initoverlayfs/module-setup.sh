@@ -66,6 +66,10 @@ installkernel() {
     _fs=$(initoverlayfs_fs_modules) || exit 1
     # shellcheck disable=SC2086
     hostonly='' instmods $_fs
+    # efivarfs: after a failure, initoverlayfs writes LoaderEntryOneShot and
+    # its failure record into EFI variables (built in on Fedora; a module
+    # elsewhere; absent on machines without UEFI, which instmods skips).
+    hostonly='' instmods efivarfs
 
     # The bootfs disk's drivers, when the config names them ([boot] drivers,
     # e.g. from `initoverlayfs-install --drivers auto`): only those.
@@ -137,7 +141,8 @@ install() {
 
     if [[ $_mode == systemd ]]; then
         local _unit _src _dir
-        for _unit in pre-initoverlayfs.target pre-initoverlayfs.service pre-initoverlayfs-switch-root.service; do
+        for _unit in pre-initoverlayfs.target pre-initoverlayfs.service pre-initoverlayfs-switch-root.service \
+            pre-initoverlayfs-failure.service; do
             # The package installs them in /usr/lib/systemd/system; dracut's
             # unit dir may be /lib/systemd/system on systems without merged /usr.
             _src=""

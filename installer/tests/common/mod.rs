@@ -218,3 +218,49 @@ pub fn make_legacy_fallback(root: &Path, token: &str, kver: &str) {
         fs::write(&m, t.replace(&new, &old)).unwrap();
     }
 }
+
+/// Makes a fixture root boot with systemd-boot instead of GRUB: GRUB's
+/// files on the ESP go, systemd-boot's binary comes (what loader detection
+/// looks for offline).
+pub fn as_systemd_boot(root: &Path) {
+    let efi = root.join("boot/efi/EFI");
+    for d in [efi.join("fedora"), root.join("boot/grub2")] {
+        if d.exists() {
+            fs::remove_dir_all(d).unwrap();
+        }
+    }
+    fs::create_dir_all(efi.join("systemd")).unwrap();
+    fs::write(efi.join("systemd/systemd-bootx64.efi"), b"MZ not really").unwrap();
+}
+
+/// The files of `dir` (names, sorted).
+pub fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// The one file of entry `id` in `dir` (`ID.conf`, `ID+3.conf`, `ID+1-2.conf`);
+/// panics when there is none or more than one (a counted and an uncounted
+/// name side by side).
+pub fn entry_file(dir: &Path, id: &str) -> String {
+    let of_id: Vec<String> = names(dir)
+        .into_iter()
+        .filter(|n| {
+            n.strip_suffix(".conf").is_some_and(|s| {
+                s == id
+                    || s.strip_prefix(id)
+                        .and_then(|r| r.strip_prefix('+'))
+                        .is_some_and(|c| {
+                            c.split('-')
+                                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+                        })
+            })
+        })
+        .collect();
+    assert_eq!(of_id.len(), 1, "entry {id}: want one file, found {of_id:?}");
+    of_id.into_iter().next().unwrap()
+}
