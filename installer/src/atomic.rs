@@ -66,8 +66,7 @@ pub fn write_from(dest: &Path, src: &mut dyn Read, mode: u32) -> Result<u64> {
             .open(&tmp)
             .with_context(|| format!("cannot create {}", tmp.display()))?;
         let n = io::copy(src, &mut f).with_context(|| format!("cannot write {}", tmp.display()))?;
-        f.set_permissions(fs::Permissions::from_mode(mode))
-            .with_context(|| format!("cannot chmod {}", tmp.display()))?;
+        set_mode(&f, &tmp, mode)?;
         f.sync_all()
             .with_context(|| format!("cannot fsync {}", tmp.display()))?;
         Ok(n)
@@ -82,6 +81,36 @@ pub fn write_from(dest: &Path, src: &mut dyn Read, mode: u32) -> Result<u64> {
             Err(e)
         }
     }
+}
+
+/// `MSDOS_SUPER_MAGIC` (linux/magic.h): the fat/vfat/msdos filesystems.
+const MSDOS_SUPER_MAGIC: i64 = 0x4d44;
+
+/// Whether a failed chmod with `err` on a filesystem of type `fs_magic`
+/// (`statfs` `f_type`) can be ignored: FAT keeps no per-file permissions —
+/// the mount's `umask`/`fmask` decide every file's mode, and the kernel
+/// refuses (EPERM) any other mode unless mounted with `quiet` (`fat_setattr()`
+/// in `fs/fat/file.c`). A vfat `/boot` (an XBOOTLDR or ESP mounted with
+/// systemd's `umask=0077`) is such a filesystem.
+pub fn chmod_error_is_ignorable(err: &io::Error, fs_magic: i64) -> bool {
+    err.raw_os_error() == Some(libc::EPERM) && fs_magic == MSDOS_SUPER_MAGIC
+}
+
+/// Sets the permission bits of the open file `f` (at `path`, for messages)
+/// to `mode`; on FAT, where the mount options fix every file's mode, a
+/// refused chmod is not an error (see [`chmod_error_is_ignorable`]).
+///
+/// Errors: the chmod fails on another filesystem, or its type cannot be read.
+pub fn set_mode(f: &File, path: &Path, mode: u32) -> Result<()> {
+    let Err(e) = f.set_permissions(fs::Permissions::from_mode(mode)) else {
+        return Ok(());
+    };
+    let st = rustix::fs::fstatfs(f).with_context(|| format!("cannot statfs {}", path.display()))?;
+    #[allow(clippy::unnecessary_cast)]
+    if chmod_error_is_ignorable(&e, st.f_type as i64) {
+        return Ok(());
+    }
+    Err(e).with_context(|| format!("cannot chmod {} to {mode:o}", path.display()))
 }
 
 /// Atomically replaces `dest` with `bytes`.
@@ -270,5 +299,20 @@ mod tests {
             assert_eq!(mask(), [true; 4]);
         }
         assert_eq!(mask(), [false; 4]);
+    }
+
+    #[test]
+    fn chmod_refusals_are_ignored_only_on_fat() {
+        let eperm = io::Error::from_raw_os_error(libc::EPERM);
+        assert!(chmod_error_is_ignorable(&eperm, MSDOS_SUPER_MAGIC));
+        assert!(!chmod_error_is_ignorable(&eperm, XFS_SUPER_MAGIC));
+        let eio = io::Error::from_raw_os_error(libc::EIO);
+        assert!(!chmod_error_is_ignorable(&eio, MSDOS_SUPER_MAGIC));
+        // Elsewhere a chmod that works stays a chmod.
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("f");
+        let f = File::create(&p).unwrap();
+        set_mode(&f, &p, 0o640).unwrap();
+        assert_eq!(fs::metadata(&p).unwrap().mode() & 0o777, 0o640);
     }
 }

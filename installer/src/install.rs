@@ -401,8 +401,9 @@ fn transaction(
         .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o7777)
         .unwrap_or(0o600);
     for f in [&image_stage, &mini_stage] {
-        std::fs::set_permissions(f, std::os::unix::fs::PermissionsExt::from_mode(mode))
-            .with_context(|| format!("cannot chmod {}", f.display()))?;
+        let file =
+            std::fs::File::open(f).with_context(|| format!("cannot open {}", f.display()))?;
+        atomic::set_mode(&file, f, mode)?;
     }
     point("built");
 
