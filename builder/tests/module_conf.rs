@@ -178,3 +178,41 @@ fn reads_the_drivers_list_the_installer_writes() {
     );
     assert_eq!((rc, out.as_str()), (1, ""));
 }
+
+/// A vfat /boot gets the character set modules its mount requests, from the
+/// kernel config's FAT defaults (recorded: Debian 12's 6.1 config lines),
+/// else the kernel's built-in defaults; other types get none.
+#[test]
+fn vfat_boot_gets_its_nls_modules() {
+    let dir = tempfile::tempdir().unwrap();
+    let kconfig = dir.path().join("config-6.1.0-50-amd64");
+    std::fs::write(
+        &kconfig,
+        "CONFIG_FAT_FS=m\nCONFIG_VFAT_FS=m\nCONFIG_FAT_DEFAULT_CODEPAGE=437\n\
+         CONFIG_FAT_DEFAULT_IOCHARSET=\"ascii\"\nCONFIG_FAT_DEFAULT_UTF8=y\nCONFIG_NLS_DEFAULT=\"utf8\"\n",
+    )
+    .unwrap();
+    let with_config = format!(
+        "initoverlayfs_kconfig={}; initoverlayfs_fat_nls_modules",
+        kconfig.display()
+    );
+    let vfat = "[boot]\nbootfstype = \"vfat\"\n";
+    assert_eq!(module_sh(Some(vfat), &with_config), "nls_cp437 nls_ascii\n");
+    std::fs::write(
+        &kconfig,
+        "CONFIG_FAT_DEFAULT_CODEPAGE=850\nCONFIG_FAT_DEFAULT_IOCHARSET=\"utf8\"\n",
+    )
+    .unwrap();
+    assert_eq!(module_sh(Some(vfat), &with_config), "nls_cp850 nls_utf8\n");
+    // No config for the kernel: Kconfig's defaults.
+    assert_eq!(
+        module_sh(Some(vfat), "kernel=0.0-none; initoverlayfs_fat_nls_modules"),
+        "nls_cp437 nls_iso8859-1\n"
+    );
+    // msdos has no iocharset; ext4 needs no character set.
+    assert_eq!(
+        module_sh(Some("[boot]\nbootfstype = \"msdos\"\n"), &with_config),
+        "nls_cp850\n"
+    );
+    assert_eq!(module_sh(Some(WRITTEN), &with_config), "");
+}

@@ -8,7 +8,8 @@
 #
 # Reads /etc/initoverlayfs.conf of the root being built through
 # `initoverlayfs-builder config get` (the one parser of that file):
-# [init] mode, [boot] bootfstype, [boot] drivers.
+# [init] mode, [boot] bootfstype (its module; for vfat also the character
+# sets its mount needs), [boot] drivers.
 # Test hooks (environment): initoverlayfs_conf (config path),
 # initoverlayfs_bin (binary to install as /usr/sbin/initoverlayfs),
 # initoverlayfs_builder (the initoverlayfs-builder to ask).
@@ -59,13 +60,49 @@ initoverlayfs_fs_modules() {
     echo loop erofs overlay ${_fstype:+"$_fstype"}
 }
 
+# The character set modules a FAT /boot's mount loads (nothing for other
+# types): mounting vfat/msdos makes the kernel request nls_cpCODEPAGE and,
+# for vfat, nls_IOCHARSET (fat_fill_super() in fs/fat/inode.c; the mount
+# fails without them). The mount passes no codepage=/iocharset=, so the
+# kernel's defaults apply: CONFIG_FAT_DEFAULT_CODEPAGE and
+# CONFIG_FAT_DEFAULT_IOCHARSET from the config of the kernel being built
+# for, else Kconfig's own defaults (437, iso8859-1).
+# Test hook: initoverlayfs_kconfig (kernel config path).
+initoverlayfs_fat_nls_modules() {
+    local _fstype _cfg _f _cp="" _io=""
+    _fstype=$(initoverlayfs_conf_get boot bootfstype) || exit 1
+    case $_fstype in
+        vfat | msdos | fat) ;;
+        *) return 0 ;;
+    esac
+    _cfg=${initoverlayfs_kconfig-}
+    if [[ -z $_cfg ]]; then
+        for _f in "${dracutsysrootdir-}/boot/config-${kernel-}" \
+            "${dracutsysrootdir-}/usr/lib/modules/${kernel-}/config" \
+            "${dracutsysrootdir-}/lib/modules/${kernel-}/config"; do
+            if [[ -r $_f ]]; then
+                _cfg=$_f
+                break
+            fi
+        done
+    fi
+    if [[ -n $_cfg && -r $_cfg ]]; then
+        _cp=$(sed -n 's/^CONFIG_FAT_DEFAULT_CODEPAGE=\([0-9]*\)$/\1/p' "$_cfg" | head -n 1)
+        _io=$(sed -n 's/^CONFIG_FAT_DEFAULT_IOCHARSET="\([^"]*\)"$/\1/p' "$_cfg" | head -n 1)
+    fi
+    echo -n "nls_cp${_cp:-437}"
+    [[ $_fstype == msdos ]] || echo -n " nls_${_io:-iso8859-1}"
+    echo
+}
+
 # called by dracut
 installkernel() {
     # Always, even in hostonly mode: the host need not have them loaded now.
-    local _fs
+    local _fs _nls
     _fs=$(initoverlayfs_fs_modules) || exit 1
+    _nls=$(initoverlayfs_fat_nls_modules) || exit 1
     # shellcheck disable=SC2086
-    hostonly='' instmods $_fs
+    hostonly='' instmods $_fs $_nls
     # efivarfs: after a failure, initoverlayfs writes LoaderEntryOneShot and
     # its failure record into EFI variables (built in on Fedora; a module
     # elsewhere; absent on machines without UEFI, which instmods skips).
