@@ -79,6 +79,10 @@ fn units_name_the_agreed_commands() {
     let sw = fs::read_to_string(dir.join("pre-initoverlayfs-switch-root.service")).unwrap();
     assert!(sw.contains("ExecStart=/usr/bin/systemctl --no-block switch-root /initoverlayfs"));
     assert!(sw.contains("OnFailure=pre-initoverlayfs-failure.service"));
+    // udevd settled and stopped before the switch, not racing it.
+    let settle = sw.find("ExecStartPre=-/usr/bin/udevadm settle").unwrap();
+    let stop = sw.find("ExecStartPre=-/usr/bin/systemctl stop systemd-udevd.service").unwrap();
+    assert!(settle < stop && stop < sw.find("ExecStart=").unwrap());
     // Every failure ends in the failure unit, which applies [boot] failure
     // and, when it fails itself (policy shell), leaves a shell to a person.
     let fail = fs::read_to_string(dir.join("pre-initoverlayfs-failure.service")).unwrap();
