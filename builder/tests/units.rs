@@ -81,7 +81,9 @@ fn units_name_the_agreed_commands() {
     assert!(sw.contains("OnFailure=pre-initoverlayfs-failure.service"));
     // udevd settled and stopped before the switch, not racing it.
     let settle = sw.find("ExecStartPre=-/usr/bin/udevadm settle").unwrap();
-    let stop = sw.find("ExecStartPre=-/usr/bin/systemctl stop systemd-udevd.service").unwrap();
+    let stop = sw
+        .find("ExecStartPre=-/usr/bin/systemctl stop systemd-udevd.service")
+        .unwrap();
     assert!(settle < stop && stop < sw.find("ExecStart=").unwrap());
     // Every failure ends in the failure unit, which applies [boot] failure
     // and, when it fails itself (policy shell), leaves a shell to a person.
